@@ -1,0 +1,27 @@
+# Two set-up commands: `make run` (environment + the main job) and `make test`
+# (environment + the whole test suite, slow tests included).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+
+.PHONY: env run test test-fast bench
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+env: $(VENV)/.installed
+
+run: env
+	$(PY) assignment_3b.py My-Images/
+
+test: env
+	$(PY) -m pytest -q -m "slow or not slow"
+
+test-fast: env
+	$(PY) -m pytest -q
+
+bench: env
+	$(PY) bench/models_bench.py
