@@ -1,0 +1,91 @@
+"""`build_model`: one entry point for every network, weight source and remove-fc setting."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import keras
+
+from models import alexnet, vgg16
+from models.heads import CLASSIFIER, default_train_layers as _default_train_layers
+from models.loading import assign_weights
+from models.pretrained import imagenet_weights
+from models.weight_formats import WeightsError, read_weight_file, to_keras_vgg_names
+
+IMAGENET_CLASSES = 1000
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What callers need to feed a network: input size, preprocessing, notable layers."""
+
+    name: str
+    input_size: int
+    preprocess: Callable
+    fc_layers: tuple[str, ...]
+    conv_layers: tuple[str, ...]
+    gradcam_layer: str
+    builder: Callable[..., keras.Model]
+
+
+SPECS = {
+    "alexnet": ModelSpec("alexnet", alexnet.INPUT_SIZE, alexnet.preprocess_input, alexnet.FC_LAYERS,
+                         alexnet.CONV_LAYERS, "conv5", alexnet.build_alexnet),
+    "vgg16": ModelSpec("vgg16", vgg16.INPUT_SIZE, vgg16.preprocess_input, vgg16.FC_LAYERS,
+                       vgg16.CONV_LAYERS, "block5_conv3", vgg16.build_vgg16),
+}
+MODEL_NAMES = tuple(SPECS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The ModelSpec of 'alexnet' or 'vgg16'."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
+
+
+def _read_for(name: str, path: Path) -> dict:
+    weights = read_weight_file(path)
+    return to_keras_vgg_names(weights) if name == "vgg16" else weights
+
+
+def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc: int = 0,
+                num_classes: int | None = None, dropout: float = 0.5, **options) -> keras.Model:
+    """Build `name` ('alexnet' | 'vgg16') and load `weights`.
+
+    weights: "imagenet" (downloaded on first use), "random" (explicitly untrained) or a
+    path to any supported weight file (see models/weight_formats.py). remove_fc=1 or 2
+    replaces the last one or two FC layers by a new `classifier` of `num_classes` units
+    (default 1000 with remove_fc=0, required otherwise). `options` go to the builder
+    (AlexNet: lrn_order, grouped_conv). The output is logits.
+    """
+    spec = get_spec(name)
+    if remove_fc and not num_classes:
+        raise ValueError("num_classes is required when remove_fc is 1 or 2")
+    num_classes = num_classes or IMAGENET_CLASSES
+    model = spec.builder(num_classes, remove_fc=remove_fc, dropout=dropout, **options)
+    if weights is None or weights == "random":
+        return model
+    path = imagenet_weights(name) if weights == "imagenet" else Path(weights)
+    removed = spec.fc_layers[len(spec.fc_layers) - remove_fc:] if remove_fc else ()
+    # A fresh head may be missing from the file (ImageNet weights) or present (a fine-tuned
+    # model saved by us); a 1000-way last layer with a different class count stays fresh.
+    optional = [CLASSIFIER] if remove_fc else ([spec.fc_layers[-1]] if num_classes != IMAGENET_CLASSES else [])
+    assign_weights(model, _read_for(name, path), source=str(path), optional=optional,
+                   ignore=[*removed, CLASSIFIER])
+    return model
+
+
+def default_train_layers(name: str, remove_fc: int) -> list[str]:
+    """The layers fine-tuned by default: the new head and the FC layer below it."""
+    return _default_train_layers(get_spec(name).fc_layers, remove_fc)
+
+
+def trainable_layer_names(model: keras.Model) -> Sequence[str]:
+    """Names of the layers whose weights will be updated."""
+    return [layer.name for layer in model.layers if layer.trainable and layer.trainable_weights]
+
+
+__all__ = ["ModelSpec", "build_model", "get_spec", "default_train_layers", "MODEL_NAMES", "WeightsError"]

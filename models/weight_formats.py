@@ -1,0 +1,161 @@
+"""Readers for every weight file users have, returning `{our layer name: [kernel, bias]}`.
+
+Formats (chosen by file name):
+- `.npy`  pickled dict `name -> [W, b]` (or `{'weights': W, 'biases': b}` as caffe-tensorflow
+  writes): Guerzhoy's `bvlc_alexnet.npy`, machrisaa's `vgg16.npy`. Keys may be bytes.
+  Unpickling can run code: only load files from a source you trust.
+- `.npz`  Frossard's `vgg16_weights.npz`: `conv1_1_W`, `conv1_1_b`, ..., `fc8_b`.
+- `.h5`   Keras 2 / legacy h5 (`keras.applications` weights, `model.save('x.h5')`).
+- `.weights.h5`  Keras 3 `model.save_weights`.
+- `.keras`  Keras 3 `model.save` (weights read from the archive, the architecture is ours).
+
+VGG16 files in the Caffe naming (conv1_1 ... fc8) are renamed to the Keras naming
+(block1_conv1 ... predictions). Frossard's file expects RGB input (his graph subtracts an RGB
+mean from RGB images), so the input channels of its first kernel are reversed to match the
+BGR input every other source uses.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+Weights = dict[str, list[np.ndarray]]
+
+
+class WeightsError(ValueError):
+    """A weight file is missing, unreadable or does not fit the model."""
+
+
+VGG_CAFFE_TO_KERAS = {
+    **{f"conv{b}_{i}": f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+       for i in range(1, n + 1)},
+    "fc6": "fc1", "fc7": "fc2", "fc8": "predictions",
+}
+
+
+def _text(key) -> str:
+    return key.decode("latin1") if isinstance(key, bytes) else str(key)
+
+
+def _pair(value, name: str, path: Path) -> list[np.ndarray]:
+    if isinstance(value, dict):
+        value = {_text(k): v for k, v in value.items()}
+        if "weights" in value:
+            return [np.asarray(value["weights"]), np.asarray(value["biases"])]
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return [np.asarray(v) for v in value]
+    raise WeightsError(f"{path}: entry {name!r} is not a [weights, biases] pair")
+
+
+def read_npy(path: Path) -> Weights:
+    """A pickled dict name -> [W, b] saved with np.save (Python 2 pickles included)."""
+    try:
+        data = np.load(path, allow_pickle=True, encoding="latin1")
+        data = data.item() if isinstance(data, np.ndarray) and data.dtype == object else data
+    except Exception as exc:  # numpy raises many types for a damaged pickle
+        raise WeightsError(f"{path}: cannot read as a pickled .npy weight dict ({exc}); "
+                           f"delete it and download it again") from exc
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected a pickled dict of layer weights, found {type(data).__name__}")
+    return {_text(k): _pair(v, _text(k), path) for k, v in data.items()}
+
+
+def read_npz(path: Path) -> Weights:
+    """Frossard's npz: `<layer>_W` and `<layer>_b` arrays; conv1_1 converted from RGB to BGR."""
+    try:
+        data = np.load(path)
+        arrays = {k: data[k] for k in data.files}
+    except Exception as exc:
+        raise WeightsError(f"{path}: cannot read as an .npz archive ({exc})") from exc
+    out: Weights = {}
+    for key in arrays:
+        if key.endswith("_W"):
+            name = key[:-2]
+            if f"{name}_b" not in arrays:
+                raise WeightsError(f"{path}: {key} has no matching {name}_b")
+            out[name] = [arrays[key], arrays[f"{name}_b"]]
+    if not out:
+        raise WeightsError(f"{path}: no '<layer>_W' / '<layer>_b' arrays found (Frossard npz layout)")
+    if "conv1_1" in out:
+        out["conv1_1"][0] = out["conv1_1"][0][:, :, ::-1, :].copy()
+    return out
+
+
+def _read_legacy_h5(group: h5py.Group) -> Weights:
+    out: Weights = {}
+    for name in group.attrs["layer_names"]:
+        name = _text(name)
+        layer = group[name]
+        arrays = [np.asarray(layer[_text(w)]) for w in layer.attrs.get("weight_names", [])]
+        if arrays:
+            out[name] = arrays
+    return out
+
+
+def _read_keras3_h5(root: h5py.Group) -> Weights:
+    out: Weights = {}
+
+    def visit(_, obj):
+        if isinstance(obj, h5py.Group) and obj.name.endswith("/vars") and len(obj):
+            keys = sorted(obj.keys(), key=int)
+            out[_text(obj.attrs.get("name", obj.parent.name.rsplit("/", 1)[-1]))] = [
+                np.asarray(obj[k]) for k in keys]
+
+    root.visititems(visit)
+    return out
+
+
+def _read_h5_file(f: h5py.File, path: Path) -> Weights:
+    if "layer_names" in f.attrs:
+        return _read_legacy_h5(f)
+    if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
+        return _read_legacy_h5(f["model_weights"])
+    if "layers" in f:
+        return _read_keras3_h5(f["layers"])
+    raise WeightsError(f"{path}: not a Keras weights file (no 'layer_names' or 'layers' inside)")
+
+
+def read_h5(path: Path) -> Weights:
+    """Keras legacy `.h5` (weights-only or full model) and Keras 3 `.weights.h5`."""
+    try:
+        with h5py.File(path, "r") as f:
+            return _read_h5_file(f, path)
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot open as HDF5 ({exc}); the file may be truncated") from exc
+
+
+def read_keras(path: Path) -> Weights:
+    """A Keras 3 `.keras` archive: read `model.weights.h5` inside it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            blob = archive.read("model.weights.h5")
+    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise WeightsError(f"{path}: not a Keras 3 .keras archive ({exc})") from exc
+    with h5py.File(io.BytesIO(blob), "r") as f:
+        return _read_h5_file(f, path)
+
+
+def read_weight_file(path: str | Path) -> Weights:
+    """Dispatch on the file name; raise WeightsError for a missing file or unknown suffix."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    name = path.name.lower()
+    if name.endswith(".npy"):
+        return read_npy(path)
+    if name.endswith(".npz"):
+        return read_npz(path)
+    if name.endswith(".h5") or name.endswith(".hdf5"):
+        return read_h5(path)
+    if name.endswith(".keras"):
+        return read_keras(path)
+    raise WeightsError(f"{path}: unknown weights format; use .npy, .npz, .h5, .weights.h5 or .keras")
+
+
+def to_keras_vgg_names(weights: Weights) -> Weights:
+    """Rename Caffe-style VGG16 layer names (conv1_1, fc6, ...) to the Keras ones."""
+    return {VGG_CAFFE_TO_KERAS.get(name, name): value for name, value in weights.items()}
