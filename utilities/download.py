@@ -8,6 +8,7 @@ so `dest` either does not exist or is complete.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -107,7 +108,7 @@ def download_file(
         return dest
     except DownloadError:
         raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DownloadError(
             f"could not download {url} ({reason}); {_manual_hint(url, dest)}"

@@ -1,0 +1,33 @@
+"""Shared fixtures: quiet TensorFlow, seeded synthetic weight files in the original formats."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.synthetic_weights import (alexnet_arrays, vgg16_caffe_arrays,  # noqa: E402
+                                     write_pickled_npy)
+
+
+@pytest.fixture(scope="session")
+def alexnet_npy(tmp_path_factory) -> Path:
+    """A bvlc_alexnet.npy-format file (pickled dict name -> [W, b]) with seeded random weights."""
+    path = tmp_path_factory.mktemp("weights") / "bvlc_alexnet.npy"
+    write_pickled_npy(path, alexnet_arrays(seed=0))
+    return path
+
+
+@pytest.fixture(scope="session")
+def vgg16_caffe_weights() -> dict[str, list[np.ndarray]]:
+    """Seeded VGG16 weights in the Caffe naming (conv1_1 ... fc8), BGR first layer."""
+    return vgg16_caffe_arrays(seed=1)
