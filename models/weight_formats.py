@@ -3,7 +3,9 @@
 Formats (chosen by file name):
 - `.npy`  pickled dict `name -> [W, b]` (or `{'weights': W, 'biases': b}` as caffe-tensorflow
   writes): Guerzhoy's `bvlc_alexnet.npy`, machrisaa's `vgg16.npy`. Keys may be bytes.
-  Unpickling can run code: only load files from a source you trust.
+  A pickle can run arbitrary code when loaded (and bvlc_alexnet.npy is served over plain
+  http), so these files are read with a restricted unpickler that only rebuilds dicts,
+  lists and numpy arrays and refuses anything else.
 - `.npz`  Frossard's `vgg16_weights.npz`: `conv1_1_W`, `conv1_1_b`, ..., `fc8_b`.
 - `.h5`   Keras 2 / legacy h5 (`keras.applications` weights, `model.save('x.h5')`).
 - `.weights.h5`  Keras 3 `model.save_weights`.
@@ -17,6 +19,7 @@ BGR input every other source uses.
 from __future__ import annotations
 
 import io
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -51,11 +54,41 @@ def _pair(value, name: str, path: Path) -> list[np.ndarray]:
     raise WeightsError(f"{path}: entry {name!r} is not a [weights, biases] pair")
 
 
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("collections", "OrderedDict"),
+}
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Rebuilds numpy arrays and plain containers; any other global is refused."""
+
+    def find_class(self, module, name):
+        if (module, name) not in _SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} (not a weight array)")
+        return super().find_class(module, name)
+
+
+def _load_pickled_npy(path: Path):
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
+        if dtype != object:
+            return np.fromfile(f, dtype=dtype).reshape(shape)
+        return _ArraysOnlyUnpickler(f, encoding="latin1").load()
+
+
 def read_npy(path: Path) -> Weights:
     """A pickled dict name -> [W, b] saved with np.save (Python 2 pickles included)."""
     try:
-        data = np.load(path, allow_pickle=True, encoding="latin1")
+        data = _load_pickled_npy(path)
         data = data.item() if isinstance(data, np.ndarray) and data.dtype == object else data
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(f"{path}: unsafe or damaged pickle ({exc}); only weight dicts are loaded") from exc
     except Exception as exc:  # numpy raises many types for a damaged pickle
         raise WeightsError(f"{path}: cannot read as a pickled .npy weight dict ({exc}); "
                            f"delete it and download it again") from exc

@@ -178,3 +178,32 @@ def test_saved_finetuned_model_roundtrip(tmp_path, alexnet_npy):
     for path in ("tuned.keras", "tuned.weights.h5"):
         again = models.build_model("alexnet", weights=tmp_path / path, remove_fc=2, num_classes=4)
         np.testing.assert_allclose(again(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    """A .npy whose pickle would run a command is rejected before anything runs."""
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.npy"
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": ()})
+        pickle.dump({"conv1": Exploit()}, f, protocol=2)
+    with pytest.raises(models.WeightsError, match="refusing to load"):
+        models.build_model("alexnet", weights=path)
+    assert not marker.exists()
+
+
+def test_python2_style_npy(tmp_path):
+    """np.load-compatible files with protocol 2 pickles and list values load unchanged."""
+    arrays = alexnet_arrays(seed=0)
+    path = tmp_path / "p2.npy"
+    with open(path, "wb") as f:
+        np.save(f, np.array({k: [v[0], v[1]] for k, v in arrays.items()}, dtype=object), allow_pickle=True)
+    assert set(read_weight_file(path)) == set(arrays)
