@@ -25,3 +25,4 @@ test-fast: env
 
 bench: env
 	$(PY) bench/models_bench.py
+	$(PY) bench/dataset_bench.py

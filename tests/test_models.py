@@ -207,3 +207,14 @@ def test_python2_style_npy(tmp_path):
     with open(path, "wb") as f:
         np.save(f, np.array({k: [v[0], v[1]] for k, v in arrays.items()}, dtype=object), allow_pickle=True)
     assert set(read_weight_file(path)) == set(arrays)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg16"])
+def test_preprocess_tensor_equals_numpy(name):
+    import tensorflow as tf
+
+    x = _images(2, 6, seed=9)
+    spec = models.get_spec(name)
+    np.testing.assert_allclose(spec.preprocess(tf.constant(x)).numpy(), spec.preprocess(x), atol=1e-5)
+    np.testing.assert_allclose(spec.preprocess(tf.constant(x.astype(np.uint8))).numpy(),
+                               spec.preprocess(x.astype(np.uint8).astype(np.float32)), atol=1e-5)
