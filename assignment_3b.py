@@ -1,0 +1,87 @@
+"""Assignment 3b: saliency maps and Grad-CAM for every picture in a folder.
+
+    python assignment_3b.py My-Images/            # VGG16, ImageNet weights, top-3 Grad-CAM
+    python assignment_3b.py photos/ --model alexnet --methods gradcam --save-arrays
+
+Prints the top-k predictions of each image and writes figures, a summary grid and a
+predictions CSV to --output-dir. Exit status: 0 all images explained, 1 some image failed
+(each with a one-line reason), 2 nothing could start (bad folder, weights, layer, method).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_FOLDER = "my_images"
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("folder", nargs="?", default=DEFAULT_FOLDER,
+                        help="folder of images (or one image file)")
+    parser.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16")
+    parser.add_argument("--weights", default="imagenet",
+                        help="'imagenet' (downloaded once), 'random' (untrained, for testing) or a "
+                             "weight file: .npy, .npz, .h5, .weights.h5, .keras")
+    parser.add_argument("--layer", default=None,
+                        help="conv layer for class maps (default: block5_conv3 / conv5)")
+    parser.add_argument("--top-k", type=positive_int, default=3, help="classes explained per image")
+    parser.add_argument("--methods", default="saliency,gradcam",
+                        help="comma-separated; available: saliency, gradcam")
+    parser.add_argument("--output-dir", default="results")
+    parser.add_argument("--save-arrays", action="store_true",
+                        help="also write <stem>.npz: input, logits, classes and the raw maps")
+    parser.add_argument("--batch-size", type=positive_int, default=8,
+                        help="images per traced explanation call (memory bound)")
+    parser.add_argument("--num-classes", type=positive_int, default=None,
+                        help="outputs of a fine-tuned model from assignment 3a (with --remove-fc)")
+    parser.add_argument("--remove-fc", type=int, choices=(0, 1, 2), default=0,
+                        help="how the fine-tuned model's head was built (assignment 3a)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.remove_fc and not args.num_classes:
+        print("error: --remove-fc 1 or 2 needs --num-classes (the fine-tuned model's classes)",
+              file=sys.stderr)
+        return 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import models
+    from utilities.download import DownloadError
+    from utilities.explain_folder import ExplainSetupError, explain_folder, find_images, parse_methods
+
+    try:
+        methods = parse_methods(args.methods)
+        find_images(args.folder)  # fail fast, before building a 138M-parameter network
+        spec = models.get_spec(args.model)
+        if args.weights == "random":
+            print("note: --weights random: untrained network, predictions are meaningless")
+        model = models.build_model(args.model, weights=args.weights, remove_fc=args.remove_fc,
+                                   num_classes=args.num_classes)
+        report = explain_folder(args.folder, model, preprocess=spec.preprocess,
+                                input_size=spec.input_size, layer=args.layer or spec.gradcam_layer,
+                                methods=methods, top_k=args.top_k, output_dir=args.output_dir,
+                                save_arrays=args.save_arrays, batch_size=args.batch_size,
+                                progress=not args.no_progress)
+    except (ExplainSetupError, models.WeightsError, DownloadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ignored = f" ({len(report.ignored)} non-image file(s) ignored)" if report.ignored else ""
+    print(f"{len(report.processed)} image(s) explained, {len(report.failed)} failed{ignored}; "
+          f"outputs in {args.output_dir}/")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Speed of saliency + Grad-CAM top-3 on VGG16 (224x224): batched vs a per-image loop, fp32 vs bf16.
+
+    .venv/bin/python bench/explain_bench.py [FOLDER] [--copies 2] [--repeats 3] [--batch-size 8]
+
+What one "image" costs here is what `assignment_3b.py` does per picture: rank the classes,
+Grad-CAM (block5_conv3) for the top-3 classes and the saliency map of the top-1 class.
+
+- loop: the usual per-image, per-class code: predict, then one GradientTape per (image, class)
+  for Grad-CAM and one for the saliency; each step is a traced tf.function (a fair baseline).
+- batched: `GradCAM.explain(top_k=3)` then `VanillaGradient.explain` with those classes: one
+  forward pass per method for the whole batch, the 3 class gradients vectorised.
+- bf16: the same network built under keras' "mixed_bfloat16" policy (bf16 compute, fp32
+  weights), fast on CPUs with AVX512-BF16/AMX. Its maps are compared with fp32 by Pearson
+  correlation per (image, class) map.
+
+Weights are random (this is a speed benchmark; it runs offline) but He-scaled, so
+activations keep their scale through the 16 layers as in a trained network, and logits are
+spread enough for the rankings to mean something. Timings: best of --repeats after a warm-up, the configurations
+timed round-robin so that load from other processes hits them alike.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import models  # noqa: E402
+from utilities.explain_folder import unit_rgb_preprocess  # noqa: E402
+from utilities.gradcam import GradCAM  # noqa: E402
+from utilities.images import list_images, load_image  # noqa: E402
+from utilities.model_taps import tap_model  # noqa: E402
+from utilities.saliency import VanillaGradient  # noqa: E402
+
+TOP_K, LAYER = 3, "block5_conv3"
+
+
+def he_scaled_vgg16(seed: int = 0) -> keras.Model:
+    model = models.build_model("vgg16", weights="random")
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if hasattr(layer, "kernel"):
+            shape = layer.kernel.shape
+            fan_in = int(np.prod(shape[:-1]))
+            layer.kernel.assign(rng.standard_normal(shape, dtype=np.float32) * np.sqrt(2.0 / fan_in))
+            layer.bias.assign(rng.standard_normal(shape[-1], dtype=np.float32) * 0.01)
+    return model
+
+
+def bf16_copy(model: keras.Model) -> keras.Model:
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        copy = models.build_model("vgg16", weights="random")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+class Batched:
+    """(classes (N,K), saliency (N,1,H,W), gradcam (N,K,h,w)) the way explain_folder does it."""
+
+    def __init__(self, model, preprocess, batch_size):
+        self.cam = GradCAM(model, LAYER, preprocess=preprocess, batch_size=batch_size)
+        self.saliency = VanillaGradient(model, preprocess=preprocess, batch_size=batch_size)
+
+    def __call__(self, images):
+        cam = self.cam.explain(images, top_k=TOP_K)
+        sal = self.saliency.explain(images, cam.classes[:, :1])
+        return cam.classes, sal.maps, cam.maps
+
+
+class Loop:
+    """Per-image, per-class baseline: one traced tape per (image, class)."""
+
+    def __init__(self, model, preprocess):
+        self.model, self.preprocess, self.tapped = model, preprocess, tap_model(model, LAYER)
+        self.predict = tf.function(lambda x: model(preprocess(x), training=False))
+        self.cam_one = tf.function(self._cam_one)
+        self.saliency_one = tf.function(self._saliency_one)
+
+    def _cam_one(self, x, c):
+        with tf.GradientTape() as tape:
+            activations, logits = self.tapped(self.preprocess(x), training=False)
+            score = tf.cast(logits[0, c], tf.float32)
+        grads = tf.cast(tape.gradient(score, activations), tf.float32)
+        activations = tf.cast(activations, tf.float32)
+        weights = tf.reduce_mean(grads, axis=(1, 2))
+        return tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights))[0]
+
+    def _saliency_one(self, x, c):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            score = tf.cast(self.model(self.preprocess(x), training=False)[0, c], tf.float32)
+        return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1)[0]
+
+    def __call__(self, images):
+        classes, sal, cams = [], [], []
+        for image in images:
+            x = tf.constant(image[None])
+            ranked = np.argsort(-self.predict(x).numpy()[0].astype(np.float32), kind="stable")[:TOP_K]
+            classes.append(ranked)
+            cams.append([self.cam_one(x, tf.constant(int(c))).numpy() for c in ranked])
+            sal.append([self.saliency_one(x, tf.constant(int(ranked[0]))).numpy()])
+        return np.array(classes), np.array(sal), np.array(cams)
+
+
+def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each pair of maps (..., h, w); maps constant in either are skipped."""
+    a, b = a.reshape(-1, a.shape[-2] * a.shape[-1]), b.reshape(-1, b.shape[-2] * b.shape[-1])
+    keep = (a.std(1) > 0) & (b.std(1) > 0)
+    return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a[keep], b[keep])])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", nargs="?", default=str(Path(__file__).resolve().parents[1] / "my_images"))
+    parser.add_argument("--copies", type=int, default=2, help="each image repeated (flipped) this often")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=8, help="images per traced call (batched)")
+    args = parser.parse_args()
+
+    spec = models.get_spec("vgg16")
+    paths, _ = list_images(args.folder)
+    base = [load_image(p, spec.input_size).network_input for p in paths]
+    images = np.stack([im if i % 2 == 0 else im[:, ::-1] for i in range(args.copies) for im in base])
+    n = len(images)
+    preprocess = unit_rgb_preprocess(spec.preprocess)
+    keras.utils.set_random_seed(0)
+    fp32 = he_scaled_vgg16()
+    bf16 = bf16_copy(fp32)
+    print(f"VGG16 224x224, {n} images ({len(base)} from {args.folder} x{args.copies}), top-{TOP_K} "
+          f"Grad-CAM ({LAYER}) + top-1 saliency; TF {tf.__version__}, Keras {keras.__version__}, "
+          f"{os.cpu_count()} CPUs, best of {args.repeats}")
+
+    runs = {(precision, mode): explain
+            for precision, model in [("fp32", fp32), ("bf16", bf16)]
+            for mode, explain in [("loop", Loop(model, preprocess)),
+                                  ("batched", Batched(model, preprocess, args.batch_size))]}
+    outputs = {key: explain(images) for key, explain in runs.items()}  # warm-up: tracing
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(args.repeats):  # round-robin, so a burst of load elsewhere hits all alike
+        for key, explain in runs.items():
+            start = time.perf_counter()
+            explain(images)
+            best[key] = min(best[key], time.perf_counter() - start)
+    rows = [(precision, mode, seconds) for (precision, mode), seconds in best.items()]
+    baseline = rows[0][2]
+    print("\n| precision | method | seconds | images/s | speed-up vs fp32 loop |")
+    print("|---|---|---|---|---|")
+    for precision, mode, seconds in rows:
+        print(f"| {precision} | {mode} | {seconds:.2f} | {n / seconds:.2f} | {baseline / seconds:.2f}x |")
+
+    for precision in ("fp32", "bf16"):
+        (c1, s1, g1), (c2, s2, g2) = outputs[precision, "loop"], outputs[precision, "batched"]
+        same = np.array_equal(c1, c2)
+        print(f"\n{precision}: batched vs loop: same classes {same}, max |diff| saliency "
+              f"{np.abs(s1 - s2).max() / max(np.abs(s1).max(), 1e-12):.1e}, Grad-CAM "
+              f"{np.abs(g1 - g2).max() / max(np.abs(g1).max(), 1e-12):.1e} (relative to the max)")
+    (c32, s32, g32), (c16, s16, g16) = outputs["fp32", "batched"], outputs["bf16", "batched"]
+    print(f"\nbf16 vs fp32: top-1 agreement {np.mean(c32[:, 0] == c16[:, 0]):.0%}, top-3 sets equal "
+          f"{np.mean([set(a) == set(b) for a, b in zip(c32, c16)]):.0%}")
+    same1 = c32[:, 0] == c16[:, 0]
+    r_sal = correlations(s32[same1], s16[same1])
+    same_class = c32 == c16
+    r_cam = correlations(g32[same_class], g16[same_class])
+    for name, r in [("saliency", r_sal), ("Grad-CAM", r_cam)]:
+        if len(r):
+            print(f"  {name}: Pearson r of bf16 vs fp32 maps (same class): mean {r.mean():.3f}, "
+                  f"min {r.min():.3f}, n={len(r)}")
+
+
+if __name__ == "__main__":
+    main()
