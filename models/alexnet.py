@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from models.heads import add_fc_head
+from models.preprocessing import bgr_minus_mean
 from models.layers import GroupedConv2D, LocalResponseNormalization
 
 INPUT_SIZE = 227
@@ -27,12 +27,7 @@ LRN_ORDERS = ("bvlc", "assignment")
 
 def preprocess_input(x):
     """RGB 0..255 (numpy or tensor, channels last) -> BGR minus the AlexNet mean."""
-    if isinstance(x, np.ndarray):
-        return x[..., ::-1] - MEAN_BGR
-    # tf.reverse is ~3x faster than a strided slice on tensors (tf.data, traced graphs).
-    x = tf.convert_to_tensor(x)
-    x = x if x.dtype.is_floating else tf.cast(x, tf.float32)
-    return tf.reverse(x, axis=[-1]) - MEAN_BGR
+    return bgr_minus_mean(x, MEAN_BGR)
 
 
 def _lrn_and_pool(x, index: int, order: str):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from models.heads import add_fc_head
+from models.preprocessing import bgr_minus_mean
 
 INPUT_SIZE = 224
 MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -22,12 +22,7 @@ CONV_LAYERS = tuple(f"block{b}_conv{i}" for b, n, _ in BLOCKS for i in range(1, 
 
 def preprocess_input(x):
     """RGB 0..255 (numpy or tensor, channels last) -> BGR minus the ImageNet mean (caffe mode)."""
-    if isinstance(x, np.ndarray):
-        return x[..., ::-1] - MEAN_BGR
-    # tf.reverse is ~3x faster than a strided slice on tensors (tf.data, traced graphs).
-    x = tf.convert_to_tensor(x)
-    x = x if x.dtype.is_floating else tf.cast(x, tf.float32)
-    return tf.reverse(x, axis=[-1]) - MEAN_BGR
+    return bgr_minus_mean(x, MEAN_BGR)
 
 
 def build_vgg16(num_classes: int = 1000, *, remove_fc: int = 0, dropout: float = 0.5,
