@@ -1,0 +1,109 @@
+"""Assignment 3a: fine-tune AlexNet (or VGG16) on WikiArt styles and watch it in TensorBoard.
+
+    python assignment_3a.py --remove-fc 1      # replace fc8 by a 10-way classifier, train it + fc7
+    python assignment_3a.py --remove-fc 2      # replace fc7+fc8, train the classifier + fc6
+    tensorboard --logdir logs                  # compare the runs (Scalars, Histograms, HParams)
+
+Ctrl-C (or a kill) loses at most the current epoch: `--resume` continues the newest run of
+the same --model/--remove-fc (or the one named by --run-name) with the same step numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_ERROR = 1
+EXIT_NONFINITE = 3
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from utilities.distribute import STRATEGY_CHOICES
+    from utilities.experiment import (CACHE_MODES, DEFAULT_TRAIN_LIST, DEFAULT_VAL_LIST, PRECISIONS,
+                                      ExperimentConfig)
+    d = ExperimentConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("alexnet", "vgg16"), default=d.model)
+    p.add_argument("--remove-fc", type=int, choices=(1, 2), default=d.remove_fc,
+                   help="how many of the last FC layers to replace by a new classifier (default %(default)s)")
+    p.add_argument("--train-layers", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
+                   help="comma-separated layers to fine-tune (default: classifier + the FC layer below it)")
+    p.add_argument("--weights", default=d.weights,
+                   help="imagenet (downloaded once), random, or a weight file path (default %(default)s)")
+    p.add_argument("--train-list", type=Path, default=DEFAULT_TRAIN_LIST, help='"path label" list')
+    p.add_argument("--val-list", type=Path, default=DEFAULT_VAL_LIST, help='"path label" list')
+    p.add_argument("--num-classes", type=int, default=d.num_classes)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="plain SGD step size")
+    p.add_argument("--dropout", type=float, default=d.dropout, help="dropout rate after the hidden FC layers")
+    p.add_argument("--display-step", type=int, default=d.display_step,
+                   help="log scalars and histograms every N batches (default %(default)s)")
+    p.add_argument("--logdir", type=Path, default=d.logdir, help="TensorBoard root (default %(default)s)")
+    p.add_argument("--checkpoint-dir", type=Path, default=d.checkpoint_dir,
+                   help="checkpoints go to <checkpoint-dir>/<run-name> (default %(default)s)")
+    p.add_argument("--run-name", help="default <model>_fc<N>_<YYYYmmdd-HHMMSS>")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the newest run of this --model/--remove-fc (or --run-name)")
+    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision)
+    p.add_argument("--cache-features", choices=CACHE_MODES, default=d.cache_features,
+                   help="reuse the frozen layers' output across epochs (auto: when only FC layers train)")
+    p.add_argument("--lrn-order", choices=("bvlc", "assignment"),
+                   help="AlexNet: LRN before pooling (bvlc, default) or after (the assignment's file)")
+    p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
+    p.add_argument("--distribute", choices=STRATEGY_CHOICES, default=d.distribute,
+                   help="auto: multi-worker from TF_CONFIG, mirrored over several GPUs, else one device")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imports after parsing so --help is instant.
+    import models
+    from utilities import distribute
+    from utilities.checkpointing import CheckpointError
+    from utilities.experiment import Experiment, ExperimentConfig, ExperimentError
+    from utilities.training import NonFiniteLossError
+
+    config = ExperimentConfig(**vars(args))
+    experiment = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt) if in_main_thread else None
+    try:
+        strategy = distribute.select_strategy(config.distribute)
+        experiment = Experiment(config, strategy=strategy)
+        result = experiment.run()
+        print(result.report)
+        return 0
+    except (ExperimentError, CheckpointError, distribute.DistributeError, models.WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except NonFiniteLossError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NONFINITE
+    except KeyboardInterrupt:
+        hint = (f" with: python assignment_3a.py ... --resume --run-name {experiment.run_name}"
+                if experiment else "")
+        print(f"\ninterrupted: finished epochs are checkpointed; continue{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
