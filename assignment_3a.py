@@ -71,8 +71,10 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from utilities.quiet_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # the parser's defaults come from TF-importing modules
     args = build_parser().parse_args(argv)
-    # Imports after parsing so --help is instant.
     import models
     from utilities import distribute
     from utilities.checkpointing import CheckpointError

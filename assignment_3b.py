@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --remove-fc 1 or 2 needs --num-classes (the fine-tuned model's classes)",
               file=sys.stderr)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from utilities.quiet_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     import models
     from utilities.download import DownloadError
     from utilities.explain_folder import ExplainSetupError, explain_folder, find_images, parse_methods

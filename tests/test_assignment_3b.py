@@ -158,3 +158,18 @@ def test_assignment_command_from_a_fresh_clone(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "chelsea.jpg: " in result.stdout and (tmp_path / "out" / "chelsea.png").exists()
+
+
+def test_explains_a_model_fine_tuned_by_3a(tmp_path, alexnet_npy):
+    """The weights 3a exports at the end of a run load into 3b's fine-tuned model path."""
+    import numpy as np
+
+    import models
+    from utilities.experiment import export_weights
+
+    tuned = models.build_model("alexnet", weights=alexnet_npy, remove_fc=1, num_classes=10)
+    tuned.get_layer("classifier").set_weights([np.full((4096, 10), 0.01, np.float32), np.arange(10, dtype=np.float32)])
+    path = export_weights(tuned, tmp_path / "final.weights.h5")
+    again = models.build_model("alexnet", weights=path, remove_fc=1, num_classes=10)
+    np.testing.assert_array_equal(again.get_layer("classifier").get_weights()[1], np.arange(10))
+    assert not [p for p in tmp_path.iterdir() if p.name != "final.weights.h5"]

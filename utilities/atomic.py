@@ -18,7 +18,10 @@ def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=dest.suffix, dir=dest.parent)
+    # Keep every suffix: Keras insists on names ending in ".weights.h5".
+    suffix = "".join(dest.suffixes[-2:]) if dest.name.endswith(".weights.h5") else dest.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name[: len(dest.name) - len(suffix)]}.", suffix=suffix,
+                               dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -22,6 +22,7 @@ from utilities.checkpointing import (TrainingCheckpoint, find_latest_run, read_r
                                      write_run_info)
 from utilities.feature_cache import (FeatureSplit, available_memory_bytes, cache_bytes, compute_features,
                                      split_for_cache)
+from utilities.atomic import atomic_path
 from utilities.report import format_report
 from utilities.tb_logging import RunLogger
 from utilities.training import StepRunner, fit
@@ -286,6 +287,11 @@ class Experiment:
         finally:
             logger.close()
         notes = [f"Trained layers: {', '.join(layers)}" + (f" (cached {split.boundary} output)" if split else "")]
+        if self.chief and history:
+            final = export_weights(model, self.checkpoint_dir / "final.weights.h5")
+            notes.append(f"Fine-tuned weights: {final}  (explain them: python assignment_3b.py my_images "
+                         f"--model {c.model} --weights {final} --remove-fc {c.remove_fc} "
+                         f"--num-classes {c.num_classes})")
         skipped_train, skipped_val = data.skipped
         if skipped_train or skipped_val:
             notes.append(f"Skipped unreadable images: {skipped_train} training, {skipped_val} validation "
@@ -294,3 +300,10 @@ class Experiment:
                                checkpoint_dir=self.checkpoint_dir, notes=notes)
         return ExperimentResult(self.run_name, self.run_dir, self.checkpoint_dir, history,
                                 split is not None, model, report)
+
+
+def export_weights(model: keras.Model, dest: Path) -> Path:
+    """Save the model's weights (Keras 3 .weights.h5, loadable by models.build_model) atomically."""
+    with atomic_path(dest) as tmp:
+        model.save_weights(tmp)
+    return dest

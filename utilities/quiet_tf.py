@@ -1,0 +1,35 @@
+"""Import TensorFlow without its C++ start-up chatter on the terminal.
+
+TF 2.21 prints oneDNN and CUDA-probe lines (`I0000 ... port.cc`, `E0000 ... cuInit`) through
+absl before `TF_CPP_MIN_LOG_LEVEL` is honoured, which buries the one-line messages our
+commands print. The CLIs call `import_tensorflow_quietly()` first: stderr (file descriptor 2)
+is pointed at /dev/null while TensorFlow loads and probes its devices, then restored.
+Python exceptions are unaffected (they are printed after stderr is back). Set TF_VERBOSE=1
+to see everything.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_tensorflow_quietly() -> None:
+    """Import tensorflow and keras, hiding what the C++ runtime prints while it starts."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ.get("TF_VERBOSE") or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe logs here; devices stay configurable
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
