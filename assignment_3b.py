@@ -12,8 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 DEFAULT_FOLDER = "my_images"
+# The names of utilities.methods.METHODS, listed here so --help needs no TensorFlow import
+# (tests/test_assignment_3b.py checks that the two agree).
+METHOD_NAMES = ("saliency", "gradcam", "smoothgrad", "smoothgrad_sq", "vargrad", "integrated_gradients",
+                "guided_backprop", "guided_gradcam", "gradcam_pp", "scorecam", "random", "edges")
 
 
 def positive_int(text: str) -> int:
@@ -36,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="conv layer for class maps (default: block5_conv3 / conv5)")
     parser.add_argument("--top-k", type=positive_int, default=3, help="classes explained per image")
     parser.add_argument("--methods", default="saliency,gradcam",
-                        help="comma-separated; available: saliency, gradcam")
+                        help="comma-separated; available: " + ", ".join(METHOD_NAMES))
     parser.add_argument("--output-dir", default="results")
     parser.add_argument("--save-arrays", action="store_true",
                         help="also write <stem>.npz: input, logits, classes and the raw maps")
@@ -46,8 +51,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="outputs of a fine-tuned model from assignment 3a (with --remove-fc)")
     parser.add_argument("--remove-fc", type=int, choices=(0, 1, 2), default=0,
                         help="how the fine-tuned model's head was built (assignment 3a)")
+    parser.add_argument("--smoothgrad-samples", type=positive_int, default=25,
+                        help="noisy copies per image for smoothgrad, smoothgrad_sq, vargrad")
+    parser.add_argument("--ig-steps", type=positive_int, default=32,
+                        help="path steps for integrated_gradients")
+    parser.add_argument("--scorecam-channels", type=int, default=64,
+                        help="scorecam: masked passes for the most varying channels (0 = all, as the "
+                             "paper; 512 passes per image on VGG16)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="instead of figures: deletion/insertion AUC and the model-randomisation "
+                             "check for --methods (+ random and edge baselines), in OUTPUT_DIR/evaluation")
+    parser.add_argument("--evaluate-steps", type=positive_int, default=32,
+                        help="points on each deletion/insertion curve")
+    parser.add_argument("--randomisation-stages", type=int, default=4,
+                        help="layers randomised top-down in the sanity check (0 = skip it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
+
+
+def method_options(args: argparse.Namespace) -> dict[str, dict]:
+    """Per-method settings from the flags (each method takes the ones it knows)."""
+    smooth = {"samples": args.smoothgrad_samples}
+    return {"smoothgrad": smooth, "smoothgrad_sq": smooth, "vargrad": smooth,
+            "integrated_gradients": {"steps": args.ig_steps},
+            "scorecam": {"max_channels": args.scorecam_channels or None}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow_quietly()
     import models
     from utilities.download import DownloadError
-    from utilities.explain_folder import ExplainSetupError, explain_folder, find_images, parse_methods
+    from utilities.explain_folder import ExplainSetupError, explain_folder, find_images
+    from utilities.methods import parse_methods
 
     try:
         methods = parse_methods(args.methods)
@@ -71,11 +99,25 @@ def main(argv: list[str] | None = None) -> int:
             print("note: --weights random: untrained network, predictions are meaningless")
         model = models.build_model(args.model, weights=args.weights, remove_fc=args.remove_fc,
                                    num_classes=args.num_classes)
+        layer = args.layer or spec.gradcam_layer
+        if args.evaluate:
+            from utilities.evaluation.folder import evaluate_folder
+
+            evaluation = evaluate_folder(args.folder, model, preprocess=spec.preprocess,
+                                         input_size=spec.input_size, layer=layer, methods=methods,
+                                         batch_size=args.batch_size,
+                                         output_dir=Path(args.output_dir) / "evaluation",
+                                         steps=args.evaluate_steps,
+                                         randomisation_stages=args.randomisation_stages or None,
+                                         method_options=method_options(args))
+            print(evaluation.format_table())
+            print(f"evaluation tables and plots in {Path(args.output_dir) / 'evaluation'}/")
+            return 0
         report = explain_folder(args.folder, model, preprocess=spec.preprocess,
-                                input_size=spec.input_size, layer=args.layer or spec.gradcam_layer,
+                                input_size=spec.input_size, layer=layer,
                                 methods=methods, top_k=args.top_k, output_dir=args.output_dir,
                                 save_arrays=args.save_arrays, batch_size=args.batch_size,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, method_options=method_options(args))
     except (ExplainSetupError, models.WeightsError, DownloadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

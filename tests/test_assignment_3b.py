@@ -173,3 +173,56 @@ def test_explains_a_model_fine_tuned_by_3a(tmp_path, alexnet_npy):
     again = models.build_model("alexnet", weights=path, remove_fc=1, num_classes=10)
     np.testing.assert_array_equal(again.get_layer("classifier").get_weights()[1], np.arange(10))
     assert not [p for p in tmp_path.iterdir() if p.name != "final.weights.h5"]
+
+
+def test_help_lists_every_registered_method():
+    from utilities.methods import METHODS
+
+    assert tuple(METHODS) == assignment_3b.METHOD_NAMES
+
+
+def test_cli_all_methods_and_their_flags(tiny_cli, tmp_path, capsys):
+    """Every registered method runs through the command; per-method flags reach the methods."""
+    from utilities import methods as registry
+
+    good = tmp_path / "good"
+    good.mkdir()
+    write_photo(good / "a.png", 3)
+    seen = {}
+    real_build = registry.build_explainers
+
+    def spy(*args, **kwargs):
+        built = real_build(*args, **kwargs)
+        seen.update(built)
+        return built
+
+    import utilities.explain_folder as explain_folder_module
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(explain_folder_module, "build_explainers", spy)
+    try:
+        code = assignment_3b.main([str(good), "--methods", ",".join(assignment_3b.METHOD_NAMES),
+                                   "--smoothgrad-samples", "3", "--ig-steps", "4", "--scorecam-channels", "5",
+                                   "--output-dir", str(tmp_path / "out"), "--save-arrays", "--no-progress"])
+    finally:
+        monkey.undo()
+    assert code == 0, capsys.readouterr().err
+    assert set(seen) == set(assignment_3b.METHOD_NAMES)
+    assert seen["smoothgrad"].samples == 3 and seen["vargrad"].samples == 3
+    assert seen["integrated_gradients"].steps == 4 and seen["scorecam"].max_channels == 5
+    arrays = np.load(tmp_path / "out" / "a.npz")
+    assert arrays["gradcam_pp"].shape[0] == 3 and arrays["smoothgrad"].shape == (SIZE, SIZE)
+
+
+def test_cli_evaluate(tiny_cli, tmp_path, capsys):
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in range(2):
+        write_photo(good / f"{i}.png", i)
+    code = assignment_3b.main([str(good), "--evaluate", "--methods", "saliency,gradcam",
+                               "--evaluate-steps", "4", "--randomisation-stages", "1",
+                               "--output-dir", str(tmp_path / "out"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for name in ("saliency", "gradcam", "random", "edges"):
+        assert name in out
+    assert (tmp_path / "out" / "evaluation" / "deletion.png").exists()

@@ -189,7 +189,8 @@ def test_evaluate_methods_without_boxes_or_randomisation():
 def test_evaluate_folder_loads_builds_with_the_layer_and_reports_bad_files(tmp_path):
     import cv2
 
-    from utilities.evaluation.folder import evaluate_folder, explainer_factory
+    from utilities.evaluation.folder import evaluate_folder
+    from utilities.methods import explainer_factory
     from utilities.explain_folder import ExplainSetupError
     model, images, _, _ = trained_shapes()
     for i in range(3):

@@ -11,7 +11,7 @@ from utilities.explanation import resize_maps
 from utilities.gradcam import GradCAM
 from utilities.guided_backprop import GuidedBackprop, GuidedGradCAM, guided_model
 from utilities.integrated_gradients import IntegratedGradients
-from utilities.methods_registry_extra import EXTRA_METHODS, takes_layer
+from utilities.methods import EXTRA_METHODS, takes_layer
 from utilities.pointing_game import pointing_game
 from utilities.saliency import VanillaGradient
 from utilities.smoothgrad import SmoothGrad, SmoothGradSquared, VarGrad

@@ -16,7 +16,6 @@ resolution, before resizing and normalising.
 from __future__ import annotations
 
 import csv
-import inspect
 import io
 import os
 from collections import Counter
@@ -29,23 +28,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from utilities.atomic import atomic_path, write_text_atomic
-from utilities.explanation import Explainer, normalise_maps, resize_maps
-from utilities.gradcam import CAM, GradCAM
+from utilities.explanation import ExplainSetupError, Explainer, normalise_maps, resize_maps
 from utilities.imagenet_classes import NUM_IMAGENET_CLASSES, class_names
 from utilities.images import ImageReadError, LoadedImage, list_images, load_image
 from utilities.plotting import (FigureContent, Prediction, explanation_figure, save_figure,
                                 save_summary)
-from utilities.saliency import VanillaGradient
+from utilities.methods import DEFAULT_METHODS, METHODS, build_explainers, is_class_map, parse_methods
 
-METHODS: dict[str, type[Explainer]] = {
-    "saliency": VanillaGradient,
-    "gradcam": GradCAM,
-}
-DEFAULT_METHODS = ("saliency", "gradcam")
-
-
-class ExplainSetupError(ValueError):
-    """Bad folder or method list: nothing was explained; str() is a one-line reason."""
 
 
 @dataclass
@@ -60,38 +49,6 @@ class FolderReport:
     @property
     def ok(self) -> bool:
         return bool(self.processed) and not self.failed
-
-
-def parse_methods(text: str | Sequence[str]) -> list[str]:
-    """"saliency,gradcam" -> ["saliency", "gradcam"], checked against METHODS."""
-    names = [n.strip().lower() for n in (text.split(",") if isinstance(text, str) else text)]
-    names = [n for n in dict.fromkeys(names) if n]
-    unknown = [n for n in names if n not in METHODS]
-    if unknown or not names:
-        raise ExplainSetupError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
-                                f"--methods takes a comma-separated list of: {', '.join(METHODS)}")
-    return names
-
-
-def is_class_map(method: str) -> bool:
-    return issubclass(METHODS[method], CAM)
-
-
-def build_explainers(model: keras.Model, methods: Sequence[str], preprocess: Callable,
-                     layer: str | None, batch_size: int) -> dict[str, Explainer]:
-    """One explainer per method, class-map methods first (they rank the classes)."""
-    ordered = sorted(methods, key=lambda m: not is_class_map(m))
-    explainers = {}
-    for method in ordered:
-        cls = METHODS[method]
-        options = {"layer": layer} if takes_layer(cls) else {}
-        explainers[method] = cls(model, preprocess=preprocess, batch_size=batch_size, **options)
-    return explainers
-
-
-def takes_layer(cls: type[Explainer]) -> bool:
-    """Whether a method needs the conv layer (CAMs, and e.g. Guided Grad-CAM): `layer` in __init__."""
-    return "layer" in inspect.signature(cls.__init__).parameters
 
 
 def unit_rgb_preprocess(spec_preprocess: Callable) -> Callable:
@@ -129,6 +86,7 @@ def explain_folder(folder: str | os.PathLike, model: keras.Model, *, preprocess:
                    input_size: int, layer: str | None = None, methods: Sequence[str] = DEFAULT_METHODS,
                    top_k: int = 3, output_dir: str | os.PathLike = "results", save_arrays: bool = False,
                    batch_size: int = 8, names: Sequence[str] | None = None, progress: bool = True,
+                   method_options: dict | None = None,
                    echo: Callable[[str], None] = tqdm.write) -> FolderReport:
     """Explain every image of `folder` (or one image file) and write the outputs.
 
@@ -142,7 +100,8 @@ def explain_folder(folder: str | os.PathLike, model: keras.Model, *, preprocess:
     names = list(names) if names is not None else _default_names(num_classes)
     top_k = max(1, min(top_k, num_classes))
     try:
-        explainers = build_explainers(model, methods, unit_rgb_preprocess(preprocess), layer, batch_size)
+        explainers = build_explainers(model, methods, unit_rgb_preprocess(preprocess), layer, batch_size,
+                                      method_options)
     except ValueError as exc:  # unknown layer, layer without spatial maps, ...
         raise ExplainSetupError(str(exc)) from None
     output_dir = Path(output_dir)

@@ -26,6 +26,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+class ExplainSetupError(ValueError):
+    """Bad folder, method list or layer: nothing was explained; str() is a one-line reason."""
+
+
 RANKED = -1
 """Placeholder class index: "the k-th ranked class" for column k of `classes`."""
 

@@ -2,7 +2,7 @@
 
 Loads the folder the way `explain_folder` does (same loader, same one-line reasons for bad
 files, RGB [0, 1] network input with the model's preprocessing inside the explainers),
-builds the methods from the registry (issue 4's `METHODS` plus `EXTRA_METHODS`), and runs
+builds the methods from the registry (`utilities.methods.METHODS`), and runs
 `evaluate_methods`; the table and plots go to `output_dir`.
 """
 from __future__ import annotations
@@ -15,40 +15,16 @@ import keras
 import numpy as np
 
 from utilities.evaluation.report import EvaluationReport, evaluate_methods
-from utilities.explain_folder import METHODS, ExplainSetupError, find_images, unit_rgb_preprocess
-from utilities.explanation import Explainer
+from utilities.explain_folder import ExplainSetupError, find_images, unit_rgb_preprocess
 from utilities.images import ImageReadError, load_image
-from utilities.methods_registry_extra import EXTRA_METHODS, takes_layer
-
-
-def available_methods() -> dict[str, type[Explainer]]:
-    return {**METHODS, **EXTRA_METHODS}
-
-
-def explainer_factory(methods: Sequence[str], preprocess: Callable, layer: str | None,
-                      batch_size: int) -> Callable[[keras.Model], dict[str, Explainer]]:
-    """model -> {name: Explainer} for `methods`; `layer` goes to every method that takes one."""
-    registry = available_methods()
-    unknown = [m for m in methods if m not in registry]
-    if unknown or not methods:
-        raise ExplainSetupError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
-                                f"--methods takes a comma-separated list of: {', '.join(registry)}")
-
-    def build(model: keras.Model) -> dict[str, Explainer]:
-        explainers = {}
-        for name in methods:
-            cls = registry[name]
-            options = {"layer": layer} if takes_layer(cls) else {}
-            explainers[name] = cls(model, preprocess=preprocess, batch_size=batch_size, **options)
-        return explainers
-    return build
+from utilities.methods import explainer_factory
 
 
 def evaluate_folder(folder: str | os.PathLike, model: keras.Model, *, preprocess: Callable,
                     input_size: int, layer: str | None, methods: Sequence[str], batch_size: int = 8,
                     output_dir: str | os.PathLike = "results/evaluation", steps: int = 32,
                     randomisation_stages: int | None = 4, max_images: int | None = None,
-                    echo: Callable[[str], None] = print) -> EvaluationReport:
+                    method_options: dict | None = None, echo: Callable[[str], None] = print) -> EvaluationReport:
     """Evaluate `methods` on the images of `folder` (each image's top-1 class on `model`).
 
     `preprocess` maps RGB float 0..255 to the model input (ModelSpec.preprocess), as for
@@ -65,7 +41,7 @@ def evaluate_folder(folder: str | os.PathLike, model: keras.Model, *, preprocess
     if not loaded:
         raise ExplainSetupError(f"no readable image in {folder} to evaluate")
     unit_preprocess = unit_rgb_preprocess(preprocess)
-    make_explainers = explainer_factory(list(methods), unit_preprocess, layer, batch_size)
+    make_explainers = explainer_factory(list(methods), unit_preprocess, layer, batch_size, method_options)
     echo(f"evaluating {', '.join(methods)} (+ random and edge baselines) on {len(loaded)} image(s)")
     return evaluate_methods(model, np.stack(loaded), make_explainers, preprocess=unit_preprocess,
                             steps=steps, randomisation_stages=randomisation_stages,
