@@ -26,3 +26,6 @@ test-fast: env
 bench: env
 	$(PY) bench/models_bench.py
 	$(PY) bench/dataset_bench.py
+	$(PY) bench/training_bench.py
+	$(PY) bench/explain_bench.py
+	$(PY) bench/explain_methods_bench.py
