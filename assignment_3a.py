@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       ExperimentConfig)
     d = ExperimentConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("alexnet", "vgg16"), default=d.model)
+    p.add_argument("--model", choices=("alexnet", "vgg16"), default=d.model, help="network (default %(default)s)")
     p.add_argument("--remove-fc", type=int, choices=(1, 2), default=d.remove_fc,
                    help="how many of the last FC layers to replace by a new classifier (default %(default)s)")
     p.add_argument("--train-layers", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
@@ -39,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="imagenet (downloaded once), random, or a weight file path (default %(default)s)")
     p.add_argument("--train-list", type=Path, default=DEFAULT_TRAIN_LIST, help='"path label" list')
     p.add_argument("--val-list", type=Path, default=DEFAULT_VAL_LIST, help='"path label" list')
-    p.add_argument("--num-classes", type=int, default=d.num_classes)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="plain SGD step size")
+    p.add_argument("--num-classes", type=int, default=d.num_classes, help="classes of the new classifier (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (with --resume: up to this many) (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step (global, over all devices) (default %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="plain SGD step size (default %(default)s)")
     p.add_argument("--dropout", type=float, default=d.dropout, help="dropout rate after the hidden FC layers")
     p.add_argument("--display-step", type=int, default=d.display_step,
                    help="log scalars and histograms every N batches (default %(default)s)")
@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", help="default <model>_fc<N>_<YYYYmmdd-HHMMSS>")
     p.add_argument("--resume", action="store_true",
                    help="continue the newest run of this --model/--remove-fc (or --run-name)")
-    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision)
+    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, help="epoch checkpoints kept per run (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="shuffling, flips, dropout, new layers' initialisation (default %(default)s)")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="mixed_bfloat16: bf16 compute, float32 variables and logits (default %(default)s)")
     p.add_argument("--cache-features", choices=CACHE_MODES, default=d.cache_features,
                    help="reuse the frozen layers' output across epochs (auto: when only FC layers train)")
     p.add_argument("--lrn-order", choices=("bvlc", "assignment"),
