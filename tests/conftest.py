@@ -31,3 +31,11 @@ def alexnet_npy(tmp_path_factory) -> Path:
 def vgg16_caffe_weights() -> dict[str, list[np.ndarray]]:
     """Seeded VGG16 weights in the Caffe naming (conv1_1 ... fc8), BGR first layer."""
     return vgg16_caffe_arrays(seed=1)
+
+
+@pytest.fixture(scope="session")
+def shapes_task():
+    """The shapes CNN trained once per session and its held-out images (tests/explain_more_helpers.py;
+    the tests that call `trained_shapes()` directly share the same cached model)."""
+    from tests.explain_more_helpers import shapes_task as cached_shapes_task
+    return cached_shapes_task()

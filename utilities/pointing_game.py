@@ -8,6 +8,7 @@ box area / image area, averaged over the images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -50,3 +51,9 @@ def pointing_game(maps: np.ndarray, boxes: np.ndarray, image_size: tuple[int, in
     areas = (grown[:, 2] - grown[:, 0]) * (grown[:, 3] - grown[:, 1])
     chance = float(np.mean(areas / (image_size[0] * image_size[1])))
     return PointingResult(hits, float(hits.mean()), chance)
+
+
+def rates_table(results: Mapping[str, PointingResult]) -> str:
+    """One line per method, side by side: what the localisation tests print."""
+    width = max(map(len, results), default=0)
+    return "\n".join(f"{name:{width}s}  {result}" for name, result in results.items())
