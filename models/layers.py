@@ -45,9 +45,9 @@ class GroupedConv2D(keras.layers.Layer):
 
     The kernel has the BVLC shape (kh, kw, in_channels // groups, filters), so the arrays
     of `bvlc_alexnet.npy` load unchanged. `implementation="split"` runs one convolution per
-    channel slice and concatenates (what the TF1 original did, and much faster on CPU in
-    forward+backward, see bench/models_bench.py); `"native"` uses the grouped convolution
-    of `tf.nn.conv2d` (the same as `keras.layers.Conv2D(groups=...)`).
+    channel slice and concatenates (what the TF1 original did; never slower than native in
+    bench/models_bench.py, up to 1.7x faster in forward+backward on a busy CPU); `"native"`
+    uses the grouped convolution of `tf.nn.conv2d` (= `keras.layers.Conv2D(groups=...)`).
     """
 
     def __init__(self, filters: int, kernel_size: int, groups: int = 2, strides: int = 1,
