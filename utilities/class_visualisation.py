@@ -23,9 +23,9 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from utilities.atomic import atomic_path
 from utilities.explanation import Preprocess
 from utilities.integrated_gradients import gaussian_blur
+from utilities.plotting import save_figure
 
 
 @dataclass
@@ -172,7 +172,7 @@ def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.Pa
         ax.imshow(displayable(result.images[k], deprocess))
         ax.set_title(f"{label}\nlogit {result.scores[-1, k]:.2f}", fontsize=9)
         ax.axis("off")
-        written.append(_save(fig, final))
+        written.append(save_figure(fig, final))
         frames = displayable(result.strip[:, k], deprocess)
         fig = Figure(figsize=(1.8 * len(frames), 2.2))
         for j, (frame, step) in enumerate(zip(frames, result.strip_steps)):
@@ -181,15 +181,8 @@ def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.Pa
             ax.set_title(f"step {step}\nlogit {result.scores[step, k]:.1f}", fontsize=8)
             ax.axis("off")
         fig.suptitle(label, fontsize=9)
-        written.append(_save(fig, output_dir / f"class_{index}_strip.png"))
+        written.append(save_figure(fig, output_dir / f"class_{index}_strip.png"))
     return written
-
-
-def _save(fig: Figure, dest: Path) -> Path:
-    with atomic_path(dest) as tmp:
-        fig.savefig(tmp, dpi=100)
-    fig.clear()
-    return dest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,9 +23,9 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from utilities.atomic import atomic_path
 from utilities.class_visualisation import displayable
 from utilities.explanation import Preprocess
+from utilities.plotting import save_figure
 
 
 @dataclass
@@ -190,11 +190,7 @@ def fooling_figure(result: FoolingResult, i: int = 0, names: Sequence[str] | Non
 
 def save_fooling_figure(result: FoolingResult, dest: str | os.PathLike, i: int = 0, **options) -> Path:
     """Write `fooling_figure(result, i, **options)` atomically as PNG."""
-    fig = fooling_figure(result, i, **options)
-    with atomic_path(dest) as tmp:
-        fig.savefig(tmp, dpi=100)
-    fig.clear()
-    return Path(dest)
+    return save_figure(fooling_figure(result, i, **options), dest)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,11 +25,12 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from utilities.atomic import atomic_path, write_text_atomic
+from utilities.atomic import write_text_atomic
 from utilities.evaluation.baselines import EdgeMap, RandomMap
 from utilities.evaluation.deletion_insertion import CurveScorer, Curves
 from utilities.evaluation.randomisation import RandomisationResult, model_randomisation
 from utilities.explanation import Explainer, Preprocess, normalise_maps
+from utilities.plotting import save_figure
 from utilities.pointing_game import pointing_game
 
 ExplainerFactory = Callable[[keras.Model], Mapping[str, Explainer]]
@@ -166,10 +167,10 @@ def save_evaluation(report: EvaluationReport, output_dir: str | os.PathLike) -> 
     written = [write_text_atomic(output_dir / "evaluation.csv", buffer.getvalue()),
                write_text_atomic(output_dir / "evaluation.md", report.format_table() + "\n")]
     for metric in ("deletion", "insertion"):
-        written.append(_save(curve_figure(report, metric), output_dir / f"{metric}.png"))
+        written.append(save_figure(curve_figure(report, metric), output_dir / f"{metric}.png"))
     if report.randomisation is not None:
-        written.append(_save(randomisation_figure(report.randomisation), output_dir / "randomisation.png"))
-        written.append(_save(randomisation_maps_figure(report.randomisation),
+        written.append(save_figure(randomisation_figure(report.randomisation), output_dir / "randomisation.png"))
+        written.append(save_figure(randomisation_maps_figure(report.randomisation),
                              output_dir / "randomisation_maps.png"))
     return written
 
@@ -228,10 +229,3 @@ def randomisation_maps_figure(result: RandomisationResult) -> Figure:
             if c == 0:
                 ax.set_ylabel(name, fontsize=7)
     return fig
-
-
-def _save(fig: Figure, dest: Path) -> Path:
-    with atomic_path(dest) as tmp:
-        fig.savefig(tmp, dpi=100)
-    fig.clear()
-    return dest
