@@ -10,7 +10,6 @@ predictions CSV to --output-dir. Exit status: 0 all images explained, 1 some ima
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 

@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             seconds[name] = min(seconds[name], time_once(table[name][1], images, classes))
         print(f"  round {round_ + 1}: " + ", ".join(f"{n} {seconds[n]:.2f}s" for n in wanted), flush=True)
     base = seconds["saliency"]
-    print(f"\n| method | settings | images/s | time vs saliency |\n|---|---|---|---|")
+    print("\n| method | settings | images/s | time vs saliency |\n|---|---|---|---|")
     for name in wanted:
         rate, ratio = args.images / seconds[name], seconds[name] / base
         print(f"| {name} | {table[name][0]} | {rate:.3g} | {ratio:.2f}x |")
