@@ -87,6 +87,11 @@ def test_remove_fc1_full_run_logs_and_learns(image_set, tmp_path, alexnet_npy, c
     assert "Best validation accuracy" in out and str(tmp_path / "logs" / "fc1") in out
     assert "full network" in out and "Skipped unreadable images: 1 training, 0 validation" in out
     assert tf.train.latest_checkpoint(str(tmp_path / "ckpt" / "fc1")).endswith("ckpt-3")
+    exported = tmp_path / "ckpt" / "fc1" / "final.weights.h5"
+    assert f"Fine-tuned weights: {exported}" in out
+    reloaded = models.build_model("alexnet", weights=exported, remove_fc=1, num_classes=3)
+    np.testing.assert_array_equal(reloaded.get_layer("fc7").get_weights()[0],
+                                  checkpoint_weights(tmp_path / "ckpt" / "fc1", "fc7"))
     # the same run through the feature cache gives the same weights
     code = assignment_3a.main(cli_args(image_set, tmp_path, alexnet_npy, "--remove-fc", "1", "--epochs", "3",
                                        "--cache-features", "on", "--run-name", "fc1_cached"))
