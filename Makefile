@@ -1,15 +1,15 @@
 # Two set-up commands: `make run` (environment + the main job) and `make test`
-# (environment + the whole test suite, slow tests included).
+# (environment + lint + the whole test suite, slow tests included).
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: env run test test-fast bench
+.PHONY: env run test test-fast lint bench
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 env: $(VENV)/.installed
@@ -17,7 +17,10 @@ env: $(VENV)/.installed
 run: env
 	$(PY) assignment_3b.py My-Images/
 
-test: env
+lint: env
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest -q -m "slow or not slow"
 
 test-fast: env

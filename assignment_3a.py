@@ -14,8 +14,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,9 +25,14 @@ EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from utilities.distribute import STRATEGY_CHOICES
-    from utilities.experiment import (CACHE_MODES, DEFAULT_TRAIN_LIST, DEFAULT_VAL_LIST, PRECISIONS,
-                                      ExperimentConfig)
+    from utilities.finetune.distribute import STRATEGY_CHOICES
+    from utilities.finetune.experiment import (
+        CACHE_MODES,
+        DEFAULT_TRAIN_LIST,
+        DEFAULT_VAL_LIST,
+        PRECISIONS,
+        ExperimentConfig,
+    )
     d = ExperimentConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=("alexnet", "vgg16"), default=d.model, help="network (default %(default)s)")
@@ -39,10 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="imagenet (downloaded once), random, or a weight file path (default %(default)s)")
     p.add_argument("--train-list", type=Path, default=DEFAULT_TRAIN_LIST, help='"path label" list')
     p.add_argument("--val-list", type=Path, default=DEFAULT_VAL_LIST, help='"path label" list')
-    p.add_argument("--num-classes", type=int, default=d.num_classes, help="classes of the new classifier (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="total epochs (with --resume: up to this many) (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per step (global, over all devices) (default %(default)s)")
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate, help="plain SGD step size (default %(default)s)")
+    p.add_argument("--num-classes", type=int, default=d.num_classes,
+                   help="classes of the new classifier (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs,
+                   help="total epochs (with --resume: up to this many) (default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size,
+                   help="images per step (global, over all devices) (default %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate,
+                   help="plain SGD step size (default %(default)s)")
     p.add_argument("--dropout", type=float, default=d.dropout, help="dropout rate after the hidden FC layers")
     p.add_argument("--display-step", type=int, default=d.display_step,
                    help="log scalars and histograms every N batches (default %(default)s)")
@@ -52,9 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-name", help="default <model>_fc<N>_<YYYYmmdd-HHMMSS>")
     p.add_argument("--resume", action="store_true",
                    help="continue the newest run of this --model/--remove-fc (or --run-name)")
-    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints, help="epoch checkpoints kept per run (default %(default)s)")
-    p.add_argument("--seed", type=int, default=d.seed, help="shuffling, flips, dropout, new layers' initialisation (default %(default)s)")
-    p.add_argument("--precision", choices=PRECISIONS, default=d.precision, help="mixed_bfloat16: bf16 compute, float32 variables and logits (default %(default)s)")
+    p.add_argument("--keep-checkpoints", type=int, default=d.keep_checkpoints,
+                   help="epoch checkpoints kept per run (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="shuffling, flips, dropout, new layers' initialisation (default %(default)s)")
+    p.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                   help="mixed_bfloat16: bf16 compute, float32 variables and logits (default %(default)s)")
     p.add_argument("--cache-features", choices=CACHE_MODES, default=d.cache_features,
                    help="reuse the frozen layers' output across epochs (auto: when only FC layers train)")
     p.add_argument("--lrn-order", choices=("bvlc", "assignment"),
@@ -71,15 +83,15 @@ def _raise_interrupt(signum, frame):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from utilities.quiet_tf import import_tensorflow_quietly
+    from utilities.common.quiet_tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # the parser's defaults come from TF-importing modules
     args = build_parser().parse_args(argv)
     import models
-    from utilities import distribute
-    from utilities.checkpointing import CheckpointError
-    from utilities.experiment import Experiment, ExperimentConfig, ExperimentError
-    from utilities.training import NonFiniteLossError
+    from utilities.finetune import distribute
+    from utilities.finetune.checkpointing import CheckpointError
+    from utilities.finetune.experiment import Experiment, ExperimentConfig, ExperimentError
+    from utilities.finetune.training import NonFiniteLossError
 
     config = ExperimentConfig(**vars(args))
     experiment = None

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_FOLDER = "my_images"
-# The names of utilities.methods.METHODS, listed here so --help needs no TensorFlow import
+# The names of utilities.explain.registry.METHODS, listed here so --help needs no TensorFlow import
 # (tests/test_assignment_3b.py checks that the two agree).
 METHOD_NAMES = ("saliency", "gradcam", "smoothgrad", "smoothgrad_sq", "vargrad", "integrated_gradients",
                 "guided_backprop", "guided_gradcam", "gradcam_pp", "scorecam", "random", "edges")
@@ -24,6 +24,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
@@ -62,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "check for --methods (+ random and edge baselines), in OUTPUT_DIR/evaluation")
     parser.add_argument("--evaluate-steps", type=positive_int, default=32,
                         help="points on each deletion/insertion curve")
-    parser.add_argument("--randomisation-stages", type=int, default=4,
+    parser.add_argument("--randomisation-stages", type=non_negative_int, default=4,
                         help="layers randomised top-down in the sanity check (0 = skip it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -82,17 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --remove-fc 1 or 2 needs --num-classes (the fine-tuned model's classes)",
               file=sys.stderr)
         return 2
-    from utilities.quiet_tf import import_tensorflow_quietly
+    from utilities.common.quiet_tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import models
-    from utilities.download import DownloadError
-    from utilities.explain_folder import ExplainSetupError, explain_folder, find_images
-    from utilities.methods import parse_methods
+    from utilities.explain.base import ExplainSetupError
+    from utilities.explain.folder import explain_folder, plan_folder
 
     try:
-        methods = parse_methods(args.methods)
-        find_images(args.folder)  # fail fast, before building a 138M-parameter network
+        plan = plan_folder(args.folder, args.methods)  # fail fast, before building a 138M-parameter network
         spec = models.get_spec(args.model)
         if args.weights == "random":
             print("note: --weights random: untrained network, predictions are meaningless")
@@ -100,24 +105,23 @@ def main(argv: list[str] | None = None) -> int:
                                    num_classes=args.num_classes)
         layer = args.layer or spec.gradcam_layer
         if args.evaluate:
-            from utilities.evaluation.folder import evaluate_folder
+            from utilities.explain.metrics.folder import evaluate_folder
 
-            evaluation = evaluate_folder(args.folder, model, preprocess=spec.preprocess,
-                                         input_size=spec.input_size, layer=layer, methods=methods,
+            evaluation = evaluate_folder(plan, model, preprocess=spec.preprocess,
+                                         input_size=spec.input_size, layer=layer,
                                          batch_size=args.batch_size,
                                          output_dir=Path(args.output_dir) / "evaluation",
                                          steps=args.evaluate_steps,
-                                         randomisation_stages=args.randomisation_stages or None,
+                                         randomisation_stages=args.randomisation_stages,
                                          method_options=method_options(args))
             print(evaluation.format_table())
             print(f"evaluation tables and plots in {Path(args.output_dir) / 'evaluation'}/")
             return 0
-        report = explain_folder(args.folder, model, preprocess=spec.preprocess,
-                                input_size=spec.input_size, layer=layer,
-                                methods=methods, top_k=args.top_k, output_dir=args.output_dir,
+        report = explain_folder(plan, model, preprocess=spec.preprocess,
+                                input_size=spec.input_size, layer=layer, top_k=args.top_k, output_dir=args.output_dir,
                                 save_arrays=args.save_arrays, batch_size=args.batch_size,
                                 progress=not args.no_progress, method_options=method_options(args))
-    except (ExplainSetupError, models.WeightsError, DownloadError) as exc:
+    except (ExplainSetupError, models.WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ignored = f" ({len(report.ignored)} non-image file(s) ignored)" if report.ignored else ""

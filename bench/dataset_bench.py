@@ -25,7 +25,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from utilities.dataset import make_dataset  # noqa: E402
+from utilities.wikiart.dataset import make_dataset  # noqa: E402
 
 MEAN_BGR = np.array([104.0, 117.0, 124.0], np.float32)
 SIZE, BATCH = 227, 32

@@ -34,11 +34,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-from utilities.explain_folder import unit_rgb_preprocess  # noqa: E402
-from utilities.gradcam import GradCAM  # noqa: E402
-from utilities.images import list_images, load_image  # noqa: E402
-from utilities.model_taps import tap_model  # noqa: E402
-from utilities.saliency import VanillaGradient  # noqa: E402
+from utilities.explain._graph import tap_model  # noqa: E402
+from utilities.explain.gradcam import GradCAM  # noqa: E402
+from utilities.explain.images import (  # noqa: E402
+    list_images,
+    load_image,
+    unit_rgb_preprocess,  # noqa: E402
+)
+from utilities.explain.saliency import VanillaGradient  # noqa: E402
 
 TOP_K, LAYER = 3, "block5_conv3"
 
@@ -118,7 +121,7 @@ def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson r of each pair of maps (..., h, w); maps constant in either are skipped."""
     a, b = a.reshape(-1, a.shape[-2] * a.shape[-1]), b.reshape(-1, b.shape[-2] * b.shape[-1])
     keep = (a.std(1) > 0) & (b.std(1) > 0)
-    return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a[keep], b[keep])])
+    return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a[keep], b[keep], strict=True)])
 
 
 def main() -> None:
@@ -168,7 +171,7 @@ def main() -> None:
               f"{np.abs(g1 - g2).max() / max(np.abs(g1).max(), 1e-12):.1e} (relative to the max)")
     (c32, s32, g32), (c16, s16, g16) = outputs["fp32", "batched"], outputs["bf16", "batched"]
     print(f"\nbf16 vs fp32: top-1 agreement {np.mean(c32[:, 0] == c16[:, 0]):.0%}, top-3 sets equal "
-          f"{np.mean([set(a) == set(b) for a, b in zip(c32, c16)]):.0%}")
+          f"{np.mean([set(a) == set(b) for a, b in zip(c32, c16, strict=True)]):.0%}")
     same1 = c32[:, 0] == c16[:, 0]
     r_sal = correlations(s32[same1], s16[same1])
     same_class = c32 == c16

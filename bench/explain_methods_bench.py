@@ -28,13 +28,14 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-from utilities.cam_variants import GradCAMPlusPlus, ScoreCAM  # noqa: E402
-from utilities.evaluation.baselines import EdgeMap, RandomMap  # noqa: E402
-from utilities.gradcam import GradCAM  # noqa: E402
-from utilities.guided_backprop import GuidedBackprop, GuidedGradCAM  # noqa: E402
-from utilities.integrated_gradients import IntegratedGradients  # noqa: E402
-from utilities.saliency import VanillaGradient  # noqa: E402
-from utilities.smoothgrad import SmoothGrad, SmoothGradSquared, VarGrad  # noqa: E402
+from utilities.explain.baselines import EdgeMap, RandomMap  # noqa: E402
+from utilities.explain.gradcam import GradCAM  # noqa: E402
+from utilities.explain.guided_backprop import GuidedBackprop, GuidedGradCAM  # noqa: E402
+from utilities.explain.integrated_gradients import IntegratedGradients  # noqa: E402
+from utilities.explain.saliency import VanillaGradient  # noqa: E402
+from utilities.explain.scorecam import GradCAMPlusPlus, ScoreCAM  # noqa: E402
+from utilities.explain.smoothgrad import SmoothGrad, SmoothGradSquared, VarGrad  # noqa: E402
+
 
 def method_table(args, model, preprocess, layer):
     """name -> (settings text, explainer)."""

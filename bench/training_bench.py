@@ -10,12 +10,13 @@ all layers) it times, on one in-memory batch repeated (no input pipeline in the 
           frozen convolutions and eager backprop goes through them: with only FC layers
           trained it costs about as much as training everything. (Compiled steps prune that
           work; ours also watches only the trainable variables.)
-  fp32    our compiled step (utilities.training.StepRunner) on the full network
+  fp32    our compiled step (utilities.finetune.training.StepRunner) on the full network
   bf16    the same with --precision mixed_bfloat16
   cached  our step on the head only, fed cached frozen-part features (--cache-features);
           the one-time cost of building the cache (2 forward passes per image) is printed apart
 Images/s are the best of --repeats timed runs of --steps steps after 2 warm-up steps, the
-variants taking turns so that load from other processes hits them alike; the ratio column is against the eager loop of the same layers, measured in the same process.
+variants taking turns so that load from other processes hits them alike; the ratio column is
+against the eager loop of the same layers, measured in the same process.
 Random weights (no download); numbers depend on the machine and its load.
 """
 from __future__ import annotations
@@ -35,8 +36,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-from utilities.feature_cache import compute_features, split_for_cache  # noqa: E402
-from utilities.training import StepRunner  # noqa: E402
+from utilities.finetune.feature_cache import compute_features, split_for_cache  # noqa: E402
+from utilities.finetune.training import StepRunner  # noqa: E402
 
 NUM_CLASSES = 10
 
@@ -74,7 +75,7 @@ def eager_step(model, optimizer, images, labels):
             logits = model(images, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
         variables = model.trainable_variables
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return float(loss)
     return step
 
@@ -87,7 +88,7 @@ def eager_watching_step(model, optimizer, images, labels):
             tape.watch([v.value for v in variables])
             logits = model(images, training=True)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return float(loss)
     return step
 
@@ -145,11 +146,12 @@ def main(argv=None) -> int:
     print(f"{args.model}, batch {b}, {n} steps x {r} repeats, {os.cpu_count()} CPU(s); "
           "images/s (ratio to the eager GradientTape loop of the same layers)")
     print(f"{'trained layers':<13} {'eager':>8} {'eager, watch':>15} {'fp32':>15} {'bf16':>15} {'cached':>16}")
+    def cell(row, key):
+        return f"{row[key]:7.1f} ({row[key] / row['eager']:4.1f}x)" if key in row else f"{'-':>15}"
+
     for row in rows:
-        def cell(key):
-            return f"{row[key]:7.1f} ({row[key] / row['eager']:4.1f}x)" if key in row else f"{'-':>15}"
-        print(f"{row['layers']:<13} {row['eager']:8.1f} {cell('eager_watch')} {cell('fp32')} {cell('bf16')} "
-              f"{cell('cached'):>16}")
+        print(f"{row['layers']:<13} {row['eager']:8.1f} {cell(row, 'eager_watch')} {cell(row, 'fp32')} "
+              f"{cell(row, 'bf16')} {cell(row, 'cached'):>16}")
     for row in rows:
         if "cache_build" in row:
             print(f"{row['layers']}: building the cache runs at {row['cache_build']:.1f} images/s "

@@ -1,7 +1,6 @@
 """Network builders (AlexNet, VGG16) and the weight files they load. See `build_model`."""
 from models.heads import CLASSIFIER, set_trainable
-from models.registry import (MODEL_NAMES, ModelSpec, build_model, default_train_layers, get_spec,
-                             trainable_layer_names)
+from models.registry import MODEL_NAMES, ModelSpec, build_model, default_train_layers, get_spec, trainable_layer_names
 from models.weight_formats import WeightsError
 
 __all__ = ["CLASSIFIER", "MODEL_NAMES", "ModelSpec", "WeightsError", "build_model",

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from models.heads import add_fc_head
-from models.preprocessing import bgr_minus_mean
 from models.layers import GroupedConv2D, LocalResponseNormalization
+from models.preprocessing import bgr_minus_mean
 
 INPUT_SIZE = 227
 MEAN_BGR = np.array([104.0, 117.0, 124.0], dtype=np.float32)

@@ -6,7 +6,7 @@ learning in the assignment removes the last FC layer (remove_fc=1) or the last t
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 
@@ -18,7 +18,7 @@ def add_fc_head(x, names: Sequence[str], *, widths: Sequence[int], num_classes: 
     """Append the FC head to `x`. `names` are the three FC layer names, last one the output."""
     if remove_fc not in (0, 1, 2):
         raise ValueError(f"remove_fc must be 0, 1 or 2, got {remove_fc!r}")
-    hidden = list(zip(names[:2], widths))[: 2 - max(remove_fc - 1, 0)]
+    hidden = list(zip(names[:2], widths, strict=False))[: 2 - max(remove_fc - 1, 0)]
     for name, width in hidden:
         x = keras.layers.Dense(width, activation="relu", name=name)(x)
         if dropout:

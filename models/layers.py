@@ -85,7 +85,7 @@ class GroupedConv2D(keras.layers.Layer):
         else:
             xs = tf.split(inputs, self.groups, axis=-1)
             ks = tf.split(kernel, self.groups, axis=-1)
-            y = tf.concat([tf.nn.conv2d(x, w, strides, self.padding) for x, w in zip(xs, ks)], axis=-1)
+            y = tf.concat([tf.nn.conv2d(x, w, strides, self.padding) for x, w in zip(xs, ks, strict=True)], axis=-1)
         y = tf.nn.bias_add(y, tf.cast(self.bias, y.dtype))
         return self.activation(y)
 

@@ -1,7 +1,7 @@
 """The one place weights enter a model: every array's shape is checked, by layer name."""
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import keras
 import numpy as np
@@ -34,7 +34,7 @@ def assign_weights(model: keras.Model, weights: Weights, *, source: str,
             errors.append(f"layer {layer.name!r}: file has {len(arrays)} arrays, model needs {len(targets)}")
             continue
         shapes_ok = True
-        for array, variable in zip(arrays, targets):
+        for array, variable in zip(arrays, targets, strict=True):
             if tuple(np.shape(array)) != tuple(variable.shape):
                 if layer.name in optional:  # e.g. a 1000-way head in the file, 10-way in the model
                     shapes_ok = False

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 from models.weight_formats import WeightsError
-from utilities.download import DownloadError, download_file, hash_matches
+from utilities.common.downloads import DownloadError, download_file, hash_matches
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = PROJECT_ROOT / "weights"

@@ -1,14 +1,15 @@
 """`build_model`: one entry point for every network, weight source and remove-fc setting."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import keras
 
 from models import alexnet, vgg16
-from models.heads import CLASSIFIER, default_train_layers as _default_train_layers
+from models.heads import CLASSIFIER
+from models.heads import default_train_layers as _default_train_layers
 from models.loading import assign_weights
 from models.pretrained import imagenet_weights
 from models.weight_formats import WeightsError, read_weight_file, to_keras_vgg_names

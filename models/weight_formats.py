@@ -77,7 +77,7 @@ def _load_pickled_npy(path: Path):
         read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                        else np.lib.format.read_array_header_2_0)
         shape, _, dtype = read_header(f)
-        if dtype != object:
+        if not dtype.hasobject:
             return np.fromfile(f, dtype=dtype).reshape(shape)
         return _ArraysOnlyUnpickler(f, encoding="latin1").load()
 

@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.synthetic_weights import (alexnet_arrays, vgg16_caffe_arrays,  # noqa: E402
-                                     write_pickled_npy)
+from tests.synthetic_weights import alexnet_arrays, vgg16_caffe_arrays, write_pickled_npy  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -37,5 +36,24 @@ def vgg16_caffe_weights() -> dict[str, list[np.ndarray]]:
 def shapes_task():
     """The shapes CNN trained once per session and its held-out images (tests/explain_more_helpers.py;
     the tests that call `trained_shapes()` directly share the same cached model)."""
-    from tests.explain_more_helpers import shapes_task as cached_shapes_task
+    from tests.shapes_task import shapes_task as cached_shapes_task
     return cached_shapes_task()
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """tests/tiny_imagenet.py's model: ImageNet-sized output, cheap to explain."""
+    from tests.tiny_imagenet import tiny_imagenet_model
+    return tiny_imagenet_model()
+
+
+@pytest.fixture
+def tiny_cli(monkeypatch, tiny_model):
+    """The real CLIs with the network replaced by the tiny model (same spec API)."""
+    import dataclasses
+
+    import models
+    from tests.tiny_imagenet import SIZE, tiny_preprocess
+    spec = dataclasses.replace(models.get_spec("vgg16"), input_size=SIZE, preprocess=tiny_preprocess)
+    monkeypatch.setattr(models, "get_spec", lambda name: spec)
+    monkeypatch.setattr(models, "build_model", lambda *a, **k: tiny_model)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import contextlib
 import http.server
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 
 @dataclass

@@ -16,7 +16,7 @@ def _conv(x, w, b, stride, padding, groups=1):
     else:
         xs = tf.split(x, groups, axis=3)
         ws = tf.split(w, groups, axis=3)
-        y = tf.concat([tf.nn.conv2d(a, k, [1, stride, stride, 1], padding) for a, k in zip(xs, ws)], 3)
+        y = tf.concat([tf.nn.conv2d(a, k, [1, stride, stride, 1], padding) for a, k in zip(xs, ws, strict=True)], 3)
     return tf.nn.relu(tf.reshape(tf.nn.bias_add(y, b), tf.shape(y)))
 
 

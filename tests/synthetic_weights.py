@@ -83,6 +83,6 @@ def write_legacy_keras_h5(path: Path, keras_named_arrays: dict, layer_order: lis
             arrays = keras_named_arrays.get(name, [])
             weight_names = [f"{name}/kernel:0", f"{name}/bias:0"][: len(arrays)]
             group.attrs["weight_names"] = [w.encode() for w in weight_names]
-            for weight_name, array in zip(weight_names, arrays):
+            for weight_name, array in zip(weight_names, arrays, strict=True):
                 group.create_dataset(weight_name, data=array)
     return path

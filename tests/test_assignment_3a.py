@@ -19,7 +19,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import assignment_3a
 import models
 from tests.fixtures_training import image_set, read_events, read_scalars  # noqa: F401
-from utilities import training
+from utilities.finetune import training
 
 STEPS_PER_EPOCH = 3
 

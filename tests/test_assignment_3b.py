@@ -1,46 +1,21 @@
 """assignment_3b.py and explain_folder: outputs, arrays, bad input, exit status, clear errors."""
 import csv
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
 import pytest
 
 import assignment_3b
 import models
-from utilities.explain_folder import explain_folder
-from utilities.gradcam import GradCAM
-from utilities.saliency import VanillaGradient
+from tests.tiny_imagenet import SIZE, tiny_preprocess, write_photo
+from utilities.explain.folder import explain_folder
+from utilities.explain.gradcam import GradCAM
+from utilities.explain.saliency import VanillaGradient
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = 32
-
-
-def tiny_imagenet_model():
-    """32x32 input, a conv layer named like VGG16's, 1000 logits (so class names are ImageNet's)."""
-    keras.utils.set_random_seed(4)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu", name="block5_conv3")(inputs)
-    x = keras.layers.Flatten()(x)
-    return keras.Model(inputs, keras.layers.Dense(1000, name="predictions")(x), name="tiny")
-
-
-def tiny_preprocess(x):
-    return x[..., ::-1] / 127.5 - 1.0   # RGB 0..255 -> BGR [-1, 1], like a ModelSpec.preprocess
-
-
-def write_photo(path, seed, shape=(40, 60, 3)):
-    cv2.imwrite(str(path), np.random.default_rng(seed).integers(0, 255, shape, np.uint8))
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    return tiny_imagenet_model()
 
 
 @pytest.fixture
@@ -89,16 +64,8 @@ def test_folder_outputs_and_arrays(tiny_model, photo_folder, tmp_path):
 
 
 def _imagenet_name(index):
-    from utilities.imagenet_classes import imagenet_classes
+    from utilities.common.imagenet_classes import imagenet_classes
     return imagenet_classes()[index].name
-
-
-@pytest.fixture
-def tiny_cli(monkeypatch, tiny_model):
-    """The real CLI with the network replaced by the tiny model (same spec API)."""
-    spec = dataclasses.replace(models.get_spec("vgg16"), input_size=SIZE, preprocess=tiny_preprocess)
-    monkeypatch.setattr(models, "get_spec", lambda name: spec)
-    monkeypatch.setattr(models, "build_model", lambda *a, **k: tiny_model)
 
 
 def test_cli_exit_status_and_one_line_errors(tiny_cli, photo_folder, tmp_path, capsys):
@@ -164,8 +131,7 @@ def test_explains_a_model_fine_tuned_by_3a(tmp_path, alexnet_npy):
     """The weights 3a exports at the end of a run load into 3b's fine-tuned model path."""
     import numpy as np
 
-    import models
-    from utilities.experiment import export_weights
+    from utilities.finetune.experiment import export_weights
 
     tuned = models.build_model("alexnet", weights=alexnet_npy, remove_fc=1, num_classes=10)
     tuned.get_layer("classifier").set_weights([np.full((4096, 10), 0.01, np.float32), np.arange(10, dtype=np.float32)])
@@ -176,14 +142,14 @@ def test_explains_a_model_fine_tuned_by_3a(tmp_path, alexnet_npy):
 
 
 def test_help_lists_every_registered_method():
-    from utilities.methods import METHODS
+    from utilities.explain.registry import METHODS
 
     assert tuple(METHODS) == assignment_3b.METHOD_NAMES
 
 
 def test_cli_all_methods_and_their_flags(tiny_cli, tmp_path, capsys):
     """Every registered method runs through the command; per-method flags reach the methods."""
-    from utilities import methods as registry
+    from utilities.explain import registry
 
     good = tmp_path / "good"
     good.mkdir()
@@ -196,7 +162,7 @@ def test_cli_all_methods_and_their_flags(tiny_cli, tmp_path, capsys):
         seen.update(built)
         return built
 
-    import utilities.explain_folder as explain_folder_module
+    import utilities.explain.folder as explain_folder_module
     monkey = pytest.MonkeyPatch()
     monkey.setattr(explain_folder_module, "build_explainers", spy)
     try:

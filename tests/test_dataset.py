@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from utilities import dataset as ds_mod
-from utilities.dataset import (DecodeStats, ListFileError, MissingListError, epoch_plan,
-                               find_unreadable, load_examples, make_dataset, read_image_list)
+from tests.wikiart_examples import load_examples
+from utilities.wikiart import dataset as ds_mod
+from utilities.wikiart.dataset import (
+    DecodeStats,
+    ListFileError,
+    MissingListError,
+    epoch_plan,
+    find_unreadable,
+    make_dataset,
+    read_image_list,
+)
 
 SIZE = 16
 MEAN_BGR = np.array([104.0, 117.0, 124.0], np.float32)
@@ -90,7 +98,7 @@ def test_every_format_decodes_like_cv2_imread_and_resize(image_dir):
     assert examples.images.shape == (GOOD, SIZE, SIZE, 3) and examples.images.dtype == np.uint8
     assert examples.indices.tolist() == list(range(GOOD))
     assert examples.labels.tolist() == image_list.labels[:GOOD].tolist()
-    for image, index in zip(examples.images, examples.indices):
+    for image, index in zip(examples.images, examples.indices, strict=True):
         expected = _reference(image_list.paths[index], SIZE).astype(int)
         difference = np.abs(image.astype(int) - expected)
         assert difference.max() <= 1, image_list.paths[index]  # cv2 resizes in fixed point
@@ -150,7 +158,7 @@ def test_training_shuffles_and_flips_by_the_epoch_plan(image_dir):
     assert indices.tolist() == plan.order.tolist() != sorted(plan.order.tolist())
     flips = plan.flipped[indices]
     assert 0 < flips.sum() < len(flips)  # both kinds occur for this seed
-    for image, index, flipped in zip(images, indices, flips):
+    for image, index, flipped in zip(images, indices, flips, strict=True):
         reference = examples.images[index]
         np.testing.assert_array_equal(image, reference[:, ::-1] if flipped else reference)
 

@@ -14,21 +14,23 @@ from pathlib import Path
 
 import pytest
 
-from utilities.distribute import DistributeError, describe, is_chief, select_strategy
+from utilities.finetune.distribute import DistributeError, describe, is_chief, select_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from utilities.distribute import split_cpu, select_strategy
-    split_cpu(2)
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]  # two logical CPUs, before TF starts
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from utilities.finetune.distribute import select_strategy
     import keras, numpy as np, tensorflow as tf
     import models
     from tests.fixtures_training import NUM_CLASSES, build_tiny_model
     from tests.test_training import ArrayData, separable_arrays
-    from utilities.feature_cache import compute_features, split_for_cache
-    from utilities.training import StepRunner, fit
+    from utilities.finetune.feature_cache import compute_features, split_for_cache
+    from utilities.finetune.training import StepRunner, fit
 
     def train(strategy, dropout):
         with strategy.scope():

@@ -10,7 +10,7 @@ import models
 from models import pretrained
 from tests.loopback_server import Route, serve
 from tests.synthetic_weights import write_pickled_npy
-from utilities.download import DownloadError, download_file
+from utilities.common.downloads import DownloadError, download_file
 
 PAYLOAD = bytes(range(256)) * 4000  # ~1 MB, several read chunks
 

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from utilities import download_wikiart as dw
-from utilities.wikiart_styles import STYLE_NAMES, class_names, style_name
+from utilities.wikiart import download as dw
+from utilities.wikiart.styles import STYLE_NAMES, class_names, style_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CSV = ROOT / "utilities" / "wikiart.csv.gz"
@@ -203,7 +203,7 @@ def test_backoff_doubles_and_stops_after_retries(tmp_path, server):
                                 sleep=delays.append)
     assert (outcome.status, outcome.reason, outcome.attempts) == ("failed", "HTTP 500", 4)
     assert len(delays) == 3
-    for delay, base in zip(delays, (1.0, 2.0, 4.0)):
+    for delay, base in zip(delays, (1.0, 2.0, 4.0), strict=True):
         assert base <= delay <= 1.25 * base
     assert not list(tmp_path.iterdir())
 
@@ -237,7 +237,7 @@ def test_bad_csv_is_reported_with_file_and_line(tmp_path, content, message):
 
 @pytest.mark.parametrize("command", [
     [sys.executable, "utilities/download_wikiart.py", "--help"],
-    [sys.executable, "-m", "utilities.download_wikiart", "--help"],
+    [sys.executable, "-m", "utilities.wikiart.download", "--help"],
 ])
 def test_both_command_lines_work(command):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)

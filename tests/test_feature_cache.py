@@ -7,11 +7,10 @@ import pytest
 import tensorflow as tf
 
 import models
-from tests.fixtures_training import (NUM_CLASSES, TINY_SIZE, build_tiny_model, image_set,  # noqa: F401
-                                     tiny_preprocess)
-from utilities.feature_cache import cache_bytes, compute_features, split_for_cache
-from utilities.training import StepRunner, fit
-from utilities.training_data import CachedData, ImageData, read_labelled_list
+from tests.fixtures_training import NUM_CLASSES, TINY_SIZE, build_tiny_model, image_set, tiny_preprocess  # noqa: F401
+from utilities.finetune.feature_cache import cache_bytes, compute_features, split_for_cache
+from utilities.finetune.training import StepRunner, fit
+from utilities.finetune.training_data import CachedData, ImageData, read_labelled_list
 
 
 @pytest.mark.parametrize("layers, boundary, after_flatten", [
@@ -75,11 +74,12 @@ def test_cached_and_uncached_give_the_same_updates(image_set):  # noqa: F811
     cached_model, cached_records, _ = _train(image_set, cached=True)
     assert plain_data.skipped == (1, 0)  # the corrupt image is skipped, not fatal, in both paths
     assert [r.step for r in plain_records] == [r.step for r in cached_records] == [5, 10]  # 24 images / 5
-    for plain, cached in zip(plain_records, cached_records):
+    for plain, cached in zip(plain_records, cached_records, strict=True):
         assert cached.train_loss == pytest.approx(plain.train_loss, rel=1e-4, abs=1e-6)
         assert cached.val_loss == pytest.approx(plain.val_loss, rel=1e-4, abs=1e-6)
     moved = False
-    for plain, cached, start in zip(plain_model.weights, cached_model.weights, build_tiny_model(seed=0).weights):
+    for plain, cached, start in zip(plain_model.weights, cached_model.weights, build_tiny_model(seed=0).weights,
+                                    strict=True):
         np.testing.assert_allclose(cached.numpy(), plain.numpy(), rtol=1e-4, atol=1e-5, err_msg=plain.path)
         moved |= not np.allclose(plain.numpy(), start.numpy())
     assert moved  # the comparison is not between two untouched models

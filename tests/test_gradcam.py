@@ -3,9 +3,9 @@ import keras
 import numpy as np
 import pytest
 
-from utilities.explanation import normalise_maps, resize_maps
-from utilities.gradcam import GradCAM
-from utilities.model_taps import LayerNotFoundError, last_spatial_layer, tap_model
+from utilities.explain._graph import LayerNotFoundError, last_spatial_layer, tap_model
+from utilities.explain.base import normalise_maps, resize_maps
+from utilities.explain.gradcam import GradCAM
 
 SIZE, CHANNELS, HIDDEN, CLASSES = 8, 4, 6, 5
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from utilities.images import ImageReadError, list_images, load_image, read_image
+from utilities.explain.images import ImageReadError, list_images, load_image, read_image
 
 RED = (255, 0, 0)
 

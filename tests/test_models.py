@@ -7,8 +7,7 @@ import pytest
 import models
 from models.weight_formats import VGG_CAFFE_TO_KERAS, read_weight_file
 from tests.reference_alexnet import alexnet_logits
-from tests.synthetic_weights import (alexnet_arrays, write_frossard_npz, write_legacy_keras_h5,
-                                     write_pickled_npy)
+from tests.synthetic_weights import alexnet_arrays, write_frossard_npz, write_legacy_keras_h5, write_pickled_npy
 
 # Float32 sums over up to 37,748 products per fc6 unit in a different order (oneDNN vs the
 # reference): agreement to 1e-4 of the logits' spread is what exact-in-math looks like.

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ("from utilities.quiet_tf import import_tensorflow_quietly; import_tensorflow_quietly(); "
+SCRIPT = ("from utilities.common.quiet_tf import import_tensorflow_quietly; import_tensorflow_quietly(); "
           "import sys, tensorflow as tf; tf.constant(1.0) + 1; print('after import', file=sys.stderr)")
 
 

@@ -3,8 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from utilities.explanation import normalise_maps
-from utilities.saliency import VanillaGradient
+from utilities.explain.base import normalise_maps
+from utilities.explain.saliency import VanillaGradient
 
 
 def tiny_base(name="base"):
@@ -97,7 +97,7 @@ def test_explaining_does_not_modify_the_model(model, images):
     before = model.predict(images, verbose=0)
     VanillaGradient(model).explain(images, top_k=2)
     assert model.to_json() == config
-    for old, new in zip(weights, model.get_weights()):
+    for old, new in zip(weights, model.get_weights(), strict=True):
         np.testing.assert_array_equal(old, new)
     np.testing.assert_array_equal(model.predict(images, verbose=0), before)
 

@@ -2,18 +2,18 @@
 checkpoints, TensorBoard writer, report."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import keras
 
 import models
 from tests.fixtures_training import NUM_CLASSES, TINY_SIZE, build_tiny_model, read_events
-from utilities.checkpointing import CheckpointError, TrainingCheckpoint, find_latest_run
-from utilities.confusion_image import confusion_matrix_png
-from utilities.report import format_report
-from utilities.tb_logging import RunLogger, histogram_buckets
-from utilities.training import NonFiniteLossError, StepRunner, fit
+from utilities.finetune.checkpointing import CheckpointError, TrainingCheckpoint, find_latest_run
+from utilities.finetune.confusion_image import confusion_matrix_png
+from utilities.finetune.report import format_report
+from utilities.finetune.tb_logging import RunLogger, histogram_buckets
+from utilities.finetune.training import NonFiniteLossError, StepRunner, fit
 
 
 def separable_arrays(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +83,7 @@ def test_step_is_plain_sgd_on_trainable_variables_only():
     assert sorted(v.path for v in runner.variables) == ["classifier/bias", "classifier/kernel",
                                                           "fc7/bias", "fc7/kernel"]
     for variable, old, gradient, logged in zip(model.trainable_variables, before, expected_gradients,
-                                               result.gradients):
+                                               result.gradients, strict=True):
         np.testing.assert_allclose(logged, gradient, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(variable.numpy(), old - 0.1 * gradient.numpy(), rtol=1e-5, atol=1e-7)
     for variable in model.non_trainable_variables:

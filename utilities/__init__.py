@@ -1,0 +1,1 @@
+"""The programs' machinery, one package per concern (see utilities/README.md)."""

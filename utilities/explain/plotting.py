@@ -1,0 +1,147 @@
+"""Figures for explanations: per-image panels and a summary grid for a folder.
+
+Uses `matplotlib.figure.Figure` directly (no pyplot): no global state, no GUI backend, safe
+in threads and in tests. Maps arrive normalised to [0, 1]; overlays are drawn on the
+original picture, with the heatmap inside the centred square the network saw and the
+rest of the picture dimmed.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from utilities.common.figures import save_figure
+
+HEATMAP_COLORMAP = "jet"
+SALIENCY_COLORMAP = "hot"
+SUMMARY_ROWS_PER_PAGE = 20
+
+
+@dataclass
+class Prediction:
+    index: int
+    name: str
+    probability: float
+
+    def label(self) -> str:
+        return f"{self.name} ({self.index}) p={self.probability:.3f}"
+
+
+@dataclass
+class FigureContent:
+    """Everything one image's figure shows (maps already normalised to [0, 1])."""
+
+    title: str
+    network_input: np.ndarray                 # (S, S, 3) RGB [0, 1]
+    original: np.ndarray                      # (h, w, 3) RGB [0, 1]
+    crop_box: tuple[int, int, int]            # (top, left, side) in `original`
+    predictions: list[Prediction]             # ranked, top-k
+    input_maps: dict[str, np.ndarray] = field(default_factory=dict)   # title -> (S, S), top-1
+    class_maps: dict[str, np.ndarray] = field(default_factory=dict)   # title -> (k, S, S)
+
+
+def colorize(map01: np.ndarray, colormap: str = HEATMAP_COLORMAP) -> np.ndarray:
+    """(h, w) in [0, 1] -> (h, w, 3) RGB float."""
+    return colormaps[colormap](np.clip(map01, 0.0, 1.0))[..., :3].astype(np.float32)
+
+
+def overlay_on_original(original: np.ndarray, crop_box: tuple[int, int, int], map01: np.ndarray,
+                        alpha: float = 0.5, dim: float = 0.4) -> np.ndarray:
+    """Heatmap blended into the crop square of the original; outside the square dimmed."""
+    top, left, side = crop_box
+    heat = cv2.resize(map01.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+    out = original * dim
+    square = original[top:top + side, left:left + side]
+    out[top:top + side, left:left + side] = (1 - alpha) * square + alpha * colorize(heat)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _show(ax, image, title: str, cmap: str | None = None) -> None:
+    ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="bilinear")
+    ax.set_title(title, fontsize=8)
+    ax.set_axis_off()
+
+
+def explanation_figure(content: FigureContent) -> Figure:
+    """Rows = ranked classes. Row 1: input, input-attribution maps (top-1), class maps.
+
+    Each class-map method takes two columns: the heatmap over the network input and the
+    overlay on the original picture, titled with the class and its probability.
+    """
+    k = max(1, len(content.predictions))
+    rows = k if content.class_maps else 1
+    lead = 1 + len(content.input_maps)
+    text_column = rows == 1 and k > 1          # no room under the input: list classes aside
+    cols = lead + 2 * len(content.class_maps) + int(text_column)
+    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.4), layout="constrained")
+    axes = np.array(fig.subplots(rows, cols, squeeze=False))
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    size = content.network_input.shape[0]
+    _show(axes[0, 0], content.network_input, f"network input {size}x{size}")
+    if k > 1:
+        ax = axes[0, -1] if text_column else axes[1, 0]
+        ax.text(0.0, 1.0, f"top-{k}\n" + "\n".join(
+            f"{r + 1}. {p.name}\n    p={p.probability:.3f}" for r, p in enumerate(content.predictions)),
+            va="top", fontsize=8, family="monospace", transform=ax.transAxes)
+    top1 = content.predictions[0].label() if content.predictions else ""
+    for col, (title, map01) in enumerate(content.input_maps.items(), start=1):
+        _show(axes[0, col], map01, f"{title}\n#1 {top1}", cmap=SALIENCY_COLORMAP)
+    for m, (title, maps) in enumerate(content.class_maps.items()):
+        for rank in range(min(rows, len(maps))):
+            label = content.predictions[rank].label() if rank < len(content.predictions) else ""
+            _show(axes[rank, lead + 2 * m], colorize(maps[rank]), f"{title} #{rank + 1}\n{label}")
+            _show(axes[rank, lead + 2 * m + 1],
+                  overlay_on_original(content.original, content.crop_box, maps[rank]),
+                  f"{title} #{rank + 1} overlay")
+    fig.suptitle(content.title, fontsize=10)
+    return fig
+
+
+def summary_figure(contents: Sequence[FigureContent]) -> Figure:
+    """One row per image: input, each input map, each class map's top-1 overlay."""
+    first = contents[0]
+    cols = 1 + len(first.input_maps) + len(first.class_maps)
+    fig = Figure(figsize=(2.2 * cols, 2.3 * len(contents)), layout="constrained")
+    axes = np.array(fig.subplots(len(contents), cols, squeeze=False))
+    for row, content in zip(axes, contents, strict=True):
+        top1 = content.predictions[0].label() if content.predictions else ""
+        _show(row[0], content.network_input, f"{content.title}\n{top1}")
+        col = 1
+        for title, map01 in content.input_maps.items():
+            _show(row[col], map01, title, cmap=SALIENCY_COLORMAP)
+            col += 1
+        for title, maps in content.class_maps.items():
+            _show(row[col], overlay_on_original(content.original, content.crop_box, maps[0]),
+                  f"{title} #1")
+            col += 1
+    return fig
+
+
+def displayable(images: np.ndarray,
+                deprocess: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """RGB in [0, 1] for showing: `deprocess` if given, else each image min-max scaled."""
+    images = np.asarray(images, dtype=np.float32)
+    if deprocess is not None:
+        return np.clip(deprocess(images), 0.0, 1.0)
+    low = images.min(axis=(-3, -2, -1), keepdims=True)
+    span = images.max(axis=(-3, -2, -1), keepdims=True) - low
+    return (images - low) / np.maximum(span, 1e-12)
+
+
+def save_summary(contents: Sequence[FigureContent], output_dir: str | os.PathLike,
+                 rows_per_page: int = SUMMARY_ROWS_PER_PAGE) -> list[Path]:
+    """summary.png (and summary_2.png, ... for large folders, `rows_per_page` images each)."""
+    pages = [contents[i:i + rows_per_page] for i in range(0, len(contents), rows_per_page)]
+    paths = []
+    for number, page in enumerate(pages, start=1):
+        name = "summary.png" if number == 1 else f"summary_{number}.png"
+        paths.append(save_figure(summary_figure(page), Path(output_dir) / name, dpi=80))
+    return paths

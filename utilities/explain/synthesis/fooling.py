@@ -1,0 +1,242 @@
+"""Fooling images: imperceptibly change a correctly classified image until the network says `target`.
+
+Three attacks, all batched (each image stops on its own) with traced steps:
+- `fool_iterative` (the CS231n fooling exercise): x += lr * g / ||g||_2 with g the gradient of
+  the *target logit*, until the target has the highest logit, checked before every step.
+- `fgsm` (Goodfellow 2015): one step of size epsilon along the sign of the gradient of the
+  cross-entropy: towards `targets` if given, else away from the predicted class.
+- `pgd` (Madry 2018): iterated FGSM steps of `step_size`, projected back into the L-inf ball
+  of radius epsilon around the original; stops as soon as the target wins.
+Results report the steps used and the L-inf / L2 size of the change, in the input space.
+Images live in the space of what you pass the model (`preprocess` applied inside);
+`value_range` keeps them valid images (e.g. (0, 1) for RGB in [0, 1]).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+
+from utilities.common.figures import save_figure
+from utilities.explain.base import Preprocess
+from utilities.explain.plotting import displayable
+
+
+@dataclass
+class FoolingResult:
+    """What an attack did to each image (numpy, input space)."""
+
+    original: np.ndarray          # (N, H, W, C)
+    fooled: np.ndarray            # (N, H, W, C)
+    original_classes: np.ndarray  # (N,) predicted before
+    final_classes: np.ndarray     # (N,) predicted after
+    targets: np.ndarray           # (N,) wanted class; -1 for untargeted attacks
+    success: np.ndarray           # (N,) bool: target reached (untargeted: prediction changed)
+    steps: np.ndarray             # (N,) gradient steps used
+    linf: np.ndarray              # (N,) max |fooled - original|
+    l2: np.ndarray                # (N,) ||fooled - original||_2
+
+    def summary(self, i: int = 0) -> str:
+        state = "fooled" if self.success[i] else "NOT fooled"
+        return (f"{state}: class {self.original_classes[i]} -> {self.final_classes[i]} in "
+                f"{self.steps[i]} step(s), L-inf {self.linf[i]:.4g}, L2 {self.l2[i]:.4g}")
+
+
+class _Attack:
+    """A model + preprocessing with traced logits and input gradients."""
+
+    def __init__(self, model: keras.Model, preprocess: Preprocess | None, value_range):
+        self.model, self.preprocess, self.value_range = model, preprocess, value_range
+        self.logits = tf.function(self._logits, reduce_retracing=True)
+        self.gradient = tf.function(self._gradient, reduce_retracing=True)
+
+    def _logits(self, x):
+        model_input = x if self.preprocess is None else self.preprocess(x)
+        return tf.cast(self.model(model_input, training=False), tf.float32)
+
+    def _gradient(self, x, classes, loss: str):
+        """(logits, d loss / d x): loss "logit" = logit[class], "xent" = cross-entropy to class."""
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            logits = self._logits(x)
+            if loss == "logit":
+                value = tf.gather(logits, classes[:, None], batch_dims=1)[:, 0]
+            else:
+                value = tf.nn.sparse_softmax_cross_entropy_with_logits(classes, logits)
+            total = tf.reduce_sum(value)  # images are independent: one backward pass for all
+        return logits, tape.gradient(total, x)
+
+    def clip(self, x):
+        return x if self.value_range is None else tf.clip_by_value(x, *self.value_range)
+
+
+def _as_batch(images, targets):
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4:
+        raise ValueError(f"images must be (H, W, C) or (N, H, W, C), got shape {images.shape}")
+    if targets is None:
+        return images, None
+    targets = np.broadcast_to(np.asarray(targets, dtype=np.int32).reshape(-1), (len(images),)).copy()
+    return images, targets
+
+
+def _result(attack: _Attack, original, fooled, original_classes, targets, steps) -> FoolingResult:
+    final = np.argmax(attack.logits(tf.constant(fooled)).numpy(), axis=1)
+    change = (fooled - original).reshape(len(original), -1)
+    success = final == targets if targets is not None else final != original_classes
+    return FoolingResult(original, fooled, original_classes, final,
+                         targets if targets is not None else np.full(len(original), -1),
+                         success, np.asarray(steps), np.abs(change).max(axis=1),
+                         np.linalg.norm(change, axis=1))
+
+
+def fool_iterative(model: keras.Model, images, targets, *, preprocess: Preprocess | None = None,
+                   learning_rate: float = 1.0, max_steps: int = 100,
+                   value_range: tuple[float, float] | None = None) -> FoolingResult:
+    """Normalised gradient ascent on the target logit, stopping per image once the target wins."""
+    if targets is None:
+        raise ValueError("fool_iterative needs target classes (one int, or one per image)")
+    attack = _Attack(model, preprocess, value_range)
+    original, targets = _as_batch(images, targets)
+    x = tf.constant(original)
+    steps = np.zeros(len(original), np.int64)
+    original_classes = None
+    tf_targets = tf.constant(targets)
+    for step in range(max_steps + 1):
+        logits, gradient = attack.gradient(x, tf_targets, "logit")
+        predicted = np.argmax(logits.numpy(), axis=1)
+        if original_classes is None:
+            original_classes = predicted
+        active = predicted != targets
+        if step == max_steps or not active.any():
+            break
+        norm = tf.norm(tf.reshape(gradient, [len(original), -1]), axis=1)
+        update = learning_rate * gradient / tf.reshape(tf.maximum(norm, 1e-12), [-1, 1, 1, 1])
+        x = attack.clip(x + tf.where(tf.reshape(active, [-1, 1, 1, 1]), update, 0.0))
+        steps += active
+    return _result(attack, original, x.numpy(), original_classes, targets, steps)
+
+
+def fgsm(model: keras.Model, images, targets=None, *, epsilon: float, preprocess: Preprocess | None = None,
+         value_range: tuple[float, float] | None = None) -> FoolingResult:
+    """One signed-gradient step of size `epsilon` (targeted if `targets` is given)."""
+    return pgd(model, images, targets, epsilon=epsilon, step_size=epsilon, max_steps=1,
+               preprocess=preprocess, value_range=value_range)
+
+
+def pgd(model: keras.Model, images, targets=None, *, epsilon: float, step_size: float | None = None,
+        max_steps: int = 40, random_start: bool = False, seed: int = 0,
+        preprocess: Preprocess | None = None,
+        value_range: tuple[float, float] | None = None) -> FoolingResult:
+    """Projected gradient descent in the L-inf ball of radius `epsilon`; early stop per image."""
+    if epsilon <= 0 or max_steps < 1:
+        raise ValueError(f"need epsilon > 0 and max_steps >= 1, got {epsilon}, {max_steps}")
+    step_size = epsilon / 4 if step_size is None else step_size
+    attack = _Attack(model, preprocess, value_range)
+    original, targets = _as_batch(images, targets)
+    base = tf.constant(original)
+    original_classes = np.argmax(attack.logits(base).numpy(), axis=1)
+    x = base
+    if random_start:
+        noise = np.random.default_rng(seed).uniform(-epsilon, epsilon, original.shape).astype(np.float32)
+        x = attack.clip(base + noise)
+    labels = tf.constant(targets if targets is not None else original_classes)
+    direction = -1.0 if targets is not None else 1.0  # towards the target / away from the class
+    steps = np.zeros(len(original), np.int64)
+    for step in range(max_steps + 1):
+        logits, gradient = attack.gradient(x, labels, "xent")
+        predicted = np.argmax(logits.numpy(), axis=1)
+        active = predicted != targets if targets is not None else predicted == original_classes
+        if step == max_steps or not active.any():
+            break
+        moved = x + direction * step_size * tf.sign(gradient)
+        moved = attack.clip(base + tf.clip_by_value(moved - base, -epsilon, epsilon))
+        x = tf.where(tf.reshape(active, [-1, 1, 1, 1]), moved, x)
+        steps += active
+    return _result(attack, original, x.numpy(), original_classes, targets, steps)
+
+
+def fooling_figure(result: FoolingResult, i: int = 0, names: Sequence[str] | None = None,
+                   deprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+                   magnify: float = 10.0) -> Figure:
+    """Original, fooled image, and their difference magnified `magnify` times around grey."""
+    def label(c):
+        return f"{names[c]} ({c})" if names is not None and c >= 0 else str(c)
+    if deprocess is None:  # one common scaling for both images so the difference is honest
+        low = min(result.original[i].min(), result.fooled[i].min())
+        span = max(result.original[i].max(), result.fooled[i].max()) - low
+        deprocess = lambda x: (x - low) / max(span, 1e-12)  # noqa: E731
+    original, fooled = displayable(result.original[i], deprocess), displayable(result.fooled[i], deprocess)
+    difference = np.clip(0.5 + magnify * (fooled - original), 0.0, 1.0)
+    fig = Figure(figsize=(10, 3.8))
+    panels = [(original, f"original: {label(result.original_classes[i])}"),
+              (fooled, f"fooled: {label(result.final_classes[i])}\n{result.steps[i]} step(s)"),
+              (difference, f"difference x{magnify:g}\nL-inf {result.linf[i]:.3g}, L2 {result.l2[i]:.3g}")]
+    for j, (image, title) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, j + 1)
+        ax.imshow(image)
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    return fig
+
+
+def save_fooling_figure(result: FoolingResult, dest: str | os.PathLike, i: int = 0, **options) -> Path:
+    """Write `fooling_figure(result, i, **options)` atomically as PNG."""
+    return save_figure(fooling_figure(result, i, **options), dest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m utilities.explain.synthesis.fooling IMAGE TARGET [--attack iterative|fgsm|pgd]`: fool, save figure."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description="Fooling image: make the network predict TARGET")
+    parser.add_argument("image")
+    parser.add_argument("target", type=int, help="class index to reach")
+    parser.add_argument("--attack", choices=("iterative", "fgsm", "pgd"), default="iterative")
+    parser.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16")
+    parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
+    parser.add_argument("--learning-rate", type=float, default=1.0, help="iterative: L2 step (RGB [0, 1])")
+    parser.add_argument("--epsilon", type=float, default=8 / 255, help="fgsm/pgd: L-inf budget")
+    parser.add_argument("--max-steps", type=int, default=100)
+    parser.add_argument("--magnify", type=float, default=10.0)
+    parser.add_argument("--output-dir", default="results/fooling")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import models
+    from utilities.common.imagenet_classes import class_names
+    from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
+    try:
+        spec = models.get_spec(args.model)
+        image = load_image(args.image, spec.input_size).network_input
+        model = models.build_model(args.model, weights=args.weights)
+        num_classes = int(model.output.shape[-1])
+        if not 0 <= args.target < num_classes:
+            raise ValueError(f"target must be in [0, {num_classes})")
+        common = {"preprocess": unit_rgb_preprocess(spec.preprocess), "value_range": (0.0, 1.0)}
+        if args.attack == "iterative":
+            result = fool_iterative(model, image, args.target, learning_rate=args.learning_rate,
+                                    max_steps=args.max_steps, **common)
+        elif args.attack == "fgsm":
+            result = fgsm(model, image, args.target, epsilon=args.epsilon, **common)
+        else:
+            result = pgd(model, image, args.target, epsilon=args.epsilon, max_steps=args.max_steps, **common)
+    except (ImageReadError, models.WeightsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    dest = Path(args.output_dir) / f"{Path(args.image).stem}_to_{args.target}_{args.attack}.png"
+    save_fooling_figure(result, dest, names=class_names(num_classes), deprocess=lambda x: x,
+                        magnify=args.magnify)
+    print(f"{result.summary()} -> {dest}")
+    return 0 if result.success[0] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""Per-epoch checkpoints of a training run, and finding the run that `--resume` continues.
+
+A checkpoint holds the model, the optimizer, the global step, the number of finished epochs
+and the dropout seed states, so a resumed run continues with the same TensorBoard steps and
+the same random streams. TensorFlow writes the data files first and then replaces the small
+`checkpoint` index file atomically, so a kill during a save leaves the previous checkpoint
+in charge: at most the current epoch is lost. `run.json` beside the checkpoints remembers
+where the run logs to and the per-epoch history for the end-of-run report.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+from utilities.common.atomic import write_text_atomic
+
+RUN_INFO = "run.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be found or does not fit the model (message says what to do)."""
+
+
+class TrainingCheckpoint:
+    """Model + optimizer + counters, saved every epoch through tf.train.CheckpointManager.
+
+    `step` and `epoch` are int64 tf.Variables the training loop reads and updates.
+    Non-chief workers of a multi-worker run must still take part in saving; they write to a
+    throw-away directory of their own (`chief=False`, `worker` names it).
+    """
+
+    def __init__(self, directory: str | Path, *, model, optimizer, seed_states: Sequence = (),
+                 max_to_keep: int = 2, chief: bool = True, worker: str = "worker"):
+        self.directory = Path(directory)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
+        extra = {f"seed_state_{i}": state for i, state in enumerate(seed_states)}
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
+                                              epoch=self.epoch, **extra)
+        self.chief = chief
+        write_dir = self.directory if chief else self.directory.parent / f".{self.directory.name}.{worker}"
+        self._write_dir = write_dir
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(write_dir), max_to_keep=max_to_keep)
+
+    @property
+    def latest(self) -> str | None:
+        return tf.train.latest_checkpoint(str(self.directory))
+
+    def restore_latest(self) -> str:
+        """Load the newest checkpoint; CheckpointError when there is none or it does not fit."""
+        path = self.latest
+        if path is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}; start without --resume")
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as exc:
+            reason = str(exc).strip().splitlines()[0][:300]
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this model ({reason}); resume with the same "
+                "--model, --remove-fc and --train-layers as the original run") from None
+        return path
+
+    def save(self) -> str:
+        path = self.manager.save(checkpoint_number=int(self.epoch.numpy()))
+        if not self.chief:
+            shutil.rmtree(self._write_dir, ignore_errors=True)
+        return path
+
+
+def read_run_info(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / RUN_INFO
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path} is damaged; delete it or start a new run") from None
+
+
+def write_run_info(directory: str | Path, info: dict[str, Any]) -> None:
+    write_text_atomic(Path(directory) / RUN_INFO, json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def find_latest_run(checkpoint_root: str | Path, prefix: str) -> Path | None:
+    """The run directory under `checkpoint_root` named `prefix*` whose checkpoint is newest."""
+    root = Path(checkpoint_root)
+    if not root.is_dir():
+        return None
+    candidates = [d for d in root.iterdir()
+                  if d.is_dir() and d.name.startswith(prefix) and (d / "checkpoint").is_file()
+                  and tf.train.latest_checkpoint(str(d))]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda d: (d / "checkpoint").stat().st_mtime)

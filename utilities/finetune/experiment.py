@@ -1,0 +1,313 @@
+"""One fine-tuning experiment end to end: names, data, model, cache choice, loop, checkpoints, report.
+
+assignment_3a.py only parses flags into an `ExperimentConfig` and calls `Experiment(...).run()`;
+everything a run decides lives here so tests can drive it in-process.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+import models
+from utilities.common.atomic import atomic_path
+from utilities.finetune import distribute
+from utilities.finetune.checkpointing import TrainingCheckpoint, find_latest_run, read_run_info, write_run_info
+from utilities.finetune.feature_cache import (
+    FeatureSplit,
+    available_memory_bytes,
+    cache_bytes,
+    compute_features,
+    split_for_cache,
+)
+from utilities.finetune.report import format_report
+from utilities.finetune.tb_logging import RunLogger
+from utilities.finetune.training import StepRunner, fit
+from utilities.finetune.training_data import CachedData, ImageData, read_labelled_list
+from utilities.wikiart import dataset
+from utilities.wikiart.styles import class_names
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TRAIN_LIST = PROJECT_ROOT / "utilities" / "data" / "train.txt"
+DEFAULT_VAL_LIST = PROJECT_ROOT / "utilities" / "data" / "test.txt"
+PRECISIONS = ("float32", "mixed_bfloat16")
+CACHE_MODES = ("auto", "on", "off")
+DOWNLOADER = "python utilities/download_wikiart.py"
+
+
+class ExperimentError(RuntimeError):
+    """A problem the user can fix (missing data, bad flag combination); the message says how."""
+
+
+@dataclass
+class ExperimentConfig:
+    model: str = "alexnet"
+    remove_fc: int = 1
+    train_layers: Sequence[str] | None = None
+    weights: str = "imagenet"
+    train_list: Path = DEFAULT_TRAIN_LIST
+    val_list: Path = DEFAULT_VAL_LIST
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    dropout: float = 0.5
+    display_step: int = 3
+    logdir: Path = Path("logs")
+    checkpoint_dir: Path = Path("checkpoints")
+    run_name: str | None = None
+    seed: int = 0
+    resume: bool = False
+    precision: str = "float32"
+    cache_features: str = "auto"
+    lrn_order: str | None = None
+    num_classes: int = 10
+    distribute: str = "auto"
+    keep_checkpoints: int = 2
+    flip: bool = True
+    progress: bool = True
+
+    def to_json(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v))
+                for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass
+class ExperimentResult:
+    run_name: str
+    run_dir: Path
+    checkpoint_dir: Path
+    history: list[dict]
+    cached: bool
+    model: keras.Model = field(repr=False)
+    report: str = ""
+
+
+def _run_prefix(config: ExperimentConfig) -> str:
+    return f"{config.model}_fc{config.remove_fc}_"
+
+
+@contextlib.contextmanager
+def _precision(policy: str):
+    """Set the Keras dtype policy for building the model; restore the previous one afterwards."""
+    if policy not in PRECISIONS:
+        raise ExperimentError(f"--precision must be one of {', '.join(PRECISIONS)}, got {policy!r}")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _tqdm(enabled: bool) -> Callable:
+    if not enabled:
+        return lambda iterable, **_: iterable
+    from tqdm.auto import tqdm
+    return tqdm
+
+
+class Experiment:
+    """Resolve the run (new or resumed) cheaply in __init__; `run()` does the heavy work."""
+
+    def __init__(self, config: ExperimentConfig, *, strategy: tf.distribute.Strategy | None = None,
+                 echo: Callable[[str], None] = print):
+        self.config = config
+        self.echo = echo
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = distribute.is_chief(self.strategy)
+        self._check_flags()
+        for flag, path in (("--train-list", config.train_list), ("--val-list", config.val_list)):
+            if not Path(path).is_file():
+                raise ExperimentError(f"{path} not found ({flag}): download the dataset first with "
+                                      f"`{DOWNLOADER}`, or point {flag} to a \"path label\" list")
+        self.run_name, self.checkpoint_dir, self.run_dir, self.previous = self._resolve_run()
+
+    def _check_flags(self) -> None:
+        c = self.config
+        models.get_spec(c.model)  # ValueError with the choices
+        checks = [(c.remove_fc in (1, 2), f"--remove-fc must be 1 or 2, got {c.remove_fc}"),
+                  (c.epochs >= 1, f"--epochs must be >= 1, got {c.epochs}"),
+                  (c.batch_size >= 1, f"--batch-size must be >= 1, got {c.batch_size}"),
+                  (c.learning_rate > 0, f"--learning-rate must be > 0, got {c.learning_rate}"),
+                  (c.display_step >= 1, f"--display-step must be >= 1, got {c.display_step}"),
+                  (0 <= c.dropout < 1, f"--dropout must be in [0, 1), got {c.dropout}"),
+                  (c.num_classes >= 2, f"--num-classes must be >= 2, got {c.num_classes}"),
+                  (c.cache_features in CACHE_MODES, f"--cache-features must be one of {CACHE_MODES}"),
+                  (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+                  (c.lrn_order is None or c.model == "alexnet", "--lrn-order only applies to --model alexnet")]
+        for ok, message in checks:
+            if not ok:
+                raise ExperimentError(message)
+
+    def _resolve_run(self) -> tuple[str, Path, Path, dict]:
+        c = self.config
+        root = Path(c.checkpoint_dir)
+        if c.resume:
+            directory = root / c.run_name if c.run_name else find_latest_run(root, _run_prefix(c))
+            if directory is None or tf.train.latest_checkpoint(str(directory)) is None:
+                where = directory or f"{root}/{_run_prefix(c)}*"
+                raise ExperimentError(f"--resume: no checkpoint found in {where}; start a new run "
+                                      "without --resume (or name the run with --run-name)")
+            info = read_run_info(directory)
+            run_dir = Path(info.get("run_dir", Path(c.logdir) / directory.name))
+            return directory.name, directory, run_dir, info
+        name = c.run_name or f"{_run_prefix(c)}{time.strftime('%Y%m%d-%H%M%S')}"
+        if (root / name / "checkpoint").exists():
+            if c.run_name:
+                raise ExperimentError(f"run {name!r} already has checkpoints in {root / name}; add "
+                                      "--resume to continue it or choose another --run-name")
+            suffix = 2
+            while (root / f"{name}-{suffix}").exists():
+                suffix += 1
+            name = f"{name}-{suffix}"
+        return name, root / name, Path(c.logdir) / name, {}
+
+    # ----- heavy part -----
+    def _build(self) -> tuple[keras.Model, list[str], keras.optimizers.Optimizer]:
+        c = self.config
+        options = {"lrn_order": c.lrn_order or "bvlc"} if c.model == "alexnet" else {}
+        with self.strategy.scope():
+            model = models.build_model(c.model, c.weights, remove_fc=c.remove_fc,
+                                       num_classes=c.num_classes, dropout=c.dropout, **options)
+            layers = list(c.train_layers or models.default_train_layers(c.model, c.remove_fc))
+            try:
+                models.set_trainable(model, layers)
+            except ValueError as exc:
+                raise ExperimentError(str(exc)) from None
+            optimizer = keras.optimizers.SGD(learning_rate=c.learning_rate)
+        return model, layers, optimizer
+
+    def _cache_split(self, model: keras.Model, train_size: int, epochs_left: int) -> FeatureSplit | None:
+        mode = self.config.cache_features
+        if mode == "off":
+            return None
+        split = split_for_cache(model)
+        if mode == "on":
+            if split is None:
+                raise ExperimentError("--cache-features on: the first layer trains, nothing frozen to cache")
+            if distribute.is_multi_worker(self.strategy):
+                raise ExperimentError("--cache-features on is not supported with multi-worker training")
+            return split
+        if split is None or not split.after_flatten or distribute.is_multi_worker(self.strategy):
+            return None
+        if epochs_left < 2:  # the cache costs two forward passes; it pays from the second epoch
+            return None
+        memory = available_memory_bytes()
+        if memory is not None and cache_bytes(split, train_size) > memory // 2:
+            self.echo("not caching features: not enough free memory (use --cache-features off to silence)")
+            return None
+        return split
+
+    def _data(self, model: keras.Model, split: FeatureSplit | None, train: dataset.ImageList,
+              val: dataset.ImageList):
+        c = self.config
+        spec = models.get_spec(c.model)
+        images = ImageData(train, val, spec.input_size, spec.preprocess, c.batch_size, c.seed, c.flip)
+        if split is None:
+            return images, model
+        progress = _tqdm(c.progress and self.chief)
+        self.echo(f"Caching the frozen layers' output ({split.boundary}, {split.feature_shape}) "
+                  "for both flip states: later epochs skip them")
+        train_features, train_valid = compute_features(
+            split.trunk, images.indexed_batches("train"), len(train), strategy=self.strategy,
+            flips=(False, True), progress=lambda it: progress(it, desc="caching train", unit="batch", leave=False,
+                                                              total=math.ceil(len(train) / c.batch_size)))
+        val_features, val_valid = compute_features(
+            split.trunk, images.indexed_batches("validation"), len(val), strategy=self.strategy,
+            flips=(False,), progress=lambda it: progress(it, desc="caching validation", unit="batch", leave=False,
+                                                         total=math.ceil(len(val) / c.batch_size)))
+        cached = CachedData(train_features, train_valid, train.labels, val_features, val_valid, val.labels,
+                            c.batch_size, c.seed, c.flip)
+        return cached, split.head
+
+    def _hparams(self, layers: Sequence[str]) -> dict:
+        c = self.config
+        values = {"model": c.model, "remove_fc": c.remove_fc, "train_layers": ",".join(layers),
+                  "learning_rate": c.learning_rate, "batch_size": c.batch_size, "dropout": c.dropout,
+                  "epochs": c.epochs, "precision": c.precision, "seed": c.seed,
+                  "weights": Path(str(c.weights)).name, "replicas": self.strategy.num_replicas_in_sync}
+        if c.model == "alexnet":
+            values["lrn_order"] = c.lrn_order or "bvlc"
+        return values
+
+    def run(self) -> ExperimentResult:
+        c = self.config
+        keras.utils.set_random_seed(c.seed)
+        try:
+            train = read_labelled_list(c.train_list, c.num_classes)
+            val = read_labelled_list(c.val_list, c.num_classes)
+        except (dataset.ListFileError, dataset.MissingListError) as exc:
+            raise ExperimentError(str(exc)) from None
+        with _precision(c.precision):
+            model, layers, optimizer = self._build()
+        seed_states = [layer.seed_generator.state.value for layer in model.layers
+                       if getattr(layer, "seed_generator", None) is not None]
+        checkpoint = TrainingCheckpoint(self.checkpoint_dir, model=model, optimizer=optimizer,
+                                        seed_states=seed_states, max_to_keep=c.keep_checkpoints,
+                                        chief=self.chief, worker=distribute.worker_id(self.strategy) or "worker")
+        history = []
+        if c.resume:
+            path = checkpoint.restore_latest()
+            optimizer.learning_rate.assign(c.learning_rate)  # the command line wins over the checkpoint
+            done = int(checkpoint.epoch.numpy())
+            history = [h for h in self.previous.get("history", []) if h["epoch"] <= done]
+            self.echo(f"Resuming {self.run_name} from {path}: epoch {done}, step {int(checkpoint.step.numpy())}")
+        epochs_left = c.epochs - int(checkpoint.epoch.numpy())
+        split = self._cache_split(model, len(train), epochs_left)
+        data, network = self._data(model, split, train, val)
+        runner = StepRunner(network, model.trainable_variables, optimizer, num_classes=c.num_classes,
+                            strategy=self.strategy)
+        logger = RunLogger(self.run_dir, class_names(c.num_classes), enabled=self.chief)
+        info = {"run_name": self.run_name, "run_dir": str(self.run_dir), "config": c.to_json(),
+                "train_layers": layers, "history": history}
+
+        def save(record) -> None:
+            self.echo(f"epoch {record.epoch}/{c.epochs} (step {record.step}): train loss {record.train_loss:.4f} "
+                      f"acc {record.train_accuracy:.3f} | validation loss {record.val_loss:.4f} "
+                      f"acc {record.val_accuracy:.3f} | {record.images_per_second:.1f} images/s")
+            history.append(record.as_dict())
+            if self.chief:  # history first: a kill between the two is undone by the resume's filter
+                write_run_info(self.checkpoint_dir, info)
+            checkpoint.save()
+
+        self.echo(f"Training {c.model} remove-fc {c.remove_fc}: layers {', '.join(layers)}; "
+                  f"{distribute.describe(self.strategy)}; {'cached features' if split else 'full network'}; "
+                  f"{len(train)} training / {len(val)} validation images")
+        try:
+            logger.session_start(int(checkpoint.step.numpy()))
+            logger.hparams(self._hparams(layers), trial_id=self.run_name)
+            if self.chief:
+                write_run_info(self.checkpoint_dir, info)
+            fit(runner, data, epochs=c.epochs, display_step=c.display_step, step=checkpoint.step,
+                epoch=checkpoint.epoch, observer=logger, on_epoch_end=save,
+                progress=_tqdm(c.progress and self.chief))
+        finally:
+            logger.close()
+        notes = [f"Trained layers: {', '.join(layers)}" + (f" (cached {split.boundary} output)" if split else "")]
+        if self.chief and history:
+            final = export_weights(model, self.checkpoint_dir / "final.weights.h5")
+            notes.append(f"Fine-tuned weights: {final}  (explain them: python assignment_3b.py my_images "
+                         f"--model {c.model} --weights {final} --remove-fc {c.remove_fc} "
+                         f"--num-classes {c.num_classes})")
+        skipped_train, skipped_val = data.skipped
+        if skipped_train or skipped_val:
+            notes.append(f"Skipped unreadable images: {skipped_train} training, {skipped_val} validation "
+                         f"(list them: python -m utilities.wikiart.dataset {c.train_list} {c.val_list})")
+        report = format_report(history, run_name=self.run_name, run_dir=self.run_dir,
+                               checkpoint_dir=self.checkpoint_dir, notes=notes)
+        return ExperimentResult(self.run_name, self.run_dir, self.checkpoint_dir, history,
+                                split is not None, model, report)
+
+
+def export_weights(model: keras.Model, dest: Path) -> Path:
+    """Save the model's weights (Keras 3 .weights.h5, loadable by models.build_model) atomically."""
+    with atomic_path(dest) as tmp:
+        model.save_weights(tmp)
+    return dest

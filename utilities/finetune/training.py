@@ -1,0 +1,259 @@
+"""The custom training loop: GradientTape steps compiled with tf.function, under any tf.distribute strategy.
+
+What the loop does per batch (global step = batches trained since the run started, from 0):
+softmax cross-entropy on logits, plain SGD update of the trainable variables only, accuracy
+by argmax. Every `display_step` batches it also returns the gradients (a second compiled
+step, traced once, so ordinary steps pay nothing for the histograms) and logs them. After
+each epoch it evaluates the whole validation set, logs, and checkpoints.
+
+Under a strategy every replica computes the summed loss of its slice divided by the number of
+examples in the *global* batch, so the all-reduced (summed) gradients equal the gradients of
+the mean loss, for any replica count and for a short last batch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+SUM = tf.distribute.ReduceOp.SUM
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: training stops instead of writing garbage."""
+
+    def __init__(self, step: int, epoch: int, loss: float, learning_rate: float):
+        self.step, self.epoch, self.loss = step, epoch, loss
+        restart = (f"--resume continues from the checkpoint of epoch {epoch}" if epoch
+                   else "start again")
+        super().__init__(
+            f"loss is {loss} at step {step} (epoch {epoch + 1}); training stopped, nothing of this "
+            f"epoch was saved. The learning rate is probably too high: lower --learning-rate (now "
+            f"{learning_rate:g}, e.g. {learning_rate / 10:g}); {restart}")
+
+
+@dataclass
+class TrainStepResult:
+    loss: tf.Tensor
+    accuracy: tf.Tensor
+    gradients: list | None = None
+
+
+@dataclass
+class Evaluation:
+    loss: float
+    accuracy: float
+    confusion: np.ndarray
+    examples: int
+
+
+class StepRunner:
+    """Compiled train and evaluation steps of `network` on the trainable `variables`.
+
+    `network` is the full model or, with cached features, the head that shares its layers.
+    Steps take one element of a (distributed) dataset: a tuple (inputs, labels).
+    """
+
+    def __init__(self, network: keras.Model, variables: Sequence, optimizer: keras.optimizers.Optimizer,
+                 *, num_classes: int, strategy: tf.distribute.Strategy | None = None):
+        self.network = network
+        self.variables = list(variables)
+        if not self.variables:
+            raise ValueError("nothing to train: no trainable variables (check --train-layers)")
+        self.optimizer = optimizer
+        self.num_classes = num_classes
+        self.strategy = strategy or tf.distribute.get_strategy()
+        with self.strategy.scope():
+            optimizer.build(self.variables)
+        self._compiled: dict[str, Callable] = {}
+
+    # ----- replica functions (run once per replica inside strategy.run) -----
+    def _train_replica(self, inputs, labels, with_gradients: bool):
+        context = tf.distribute.get_replica_context()
+        labels = tf.cast(labels, tf.int32)
+        count = context.all_reduce(SUM, tf.cast(tf.size(labels), tf.float32))
+        # Watch only what trains. Keras leaves frozen layers' tf.Variables `trainable=True`, so a
+        # default tape would also record (and, run eagerly, differentiate) the frozen convolutions.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch([getattr(v, "value", v) for v in self.variables])
+            logits = tf.cast(self.network(inputs, training=True), tf.float32)
+            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+            loss = tf.reduce_sum(per_example) / tf.maximum(count, 1.0)
+        gradients = tape.gradient(loss, self.variables)
+        self.optimizer.apply_gradients(zip(gradients, self.variables, strict=True))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels),
+                                        tf.float32))
+        accuracy = correct / tf.maximum(count, 1.0)
+        return (loss, accuracy, gradients) if with_gradients else (loss, accuracy)
+
+    def _eval_replica(self, inputs, labels):
+        labels = tf.cast(labels, tf.int32)
+        logits = tf.cast(self.network(inputs, training=False), tf.float32)
+        per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        confusion = tf.math.confusion_matrix(labels, predictions, num_classes=self.num_classes,
+                                             dtype=tf.float64)
+        return (tf.reduce_sum(tf.cast(per_example, tf.float64)),
+                tf.cast(tf.size(labels), tf.float64), confusion)
+
+    # ----- distributed steps, compiled once per kind with the dataset's element spec -----
+    def _train(self, batch, with_gradients: bool):
+        results = self.strategy.run(self._train_replica, args=(*batch, with_gradients))
+        loss = self.strategy.reduce(SUM, results[0], axis=None)
+        accuracy = self.strategy.reduce(SUM, results[1], axis=None)
+        if not with_gradients:
+            return loss, accuracy
+        gradients = [self.strategy.reduce(SUM, g, axis=None) for g in results[2]]
+        return loss, accuracy, gradients
+
+    def _evaluate(self, batch):
+        results = self.strategy.run(self._eval_replica, args=batch)
+        return tuple(self.strategy.reduce(SUM, r, axis=None) for r in results)
+
+    def _function(self, kind: str, element_spec) -> Callable:
+        if kind not in self._compiled:
+            python = {"train": lambda b: self._train(b, False),
+                      "train_with_gradients": lambda b: self._train(b, True),
+                      "evaluate": self._evaluate}[kind]
+            self._compiled[kind] = tf.function(python, input_signature=[element_spec])
+        return self._compiled[kind]
+
+    def train_step(self, batch, element_spec, *, with_gradients: bool = False) -> TrainStepResult:
+        kind = "train_with_gradients" if with_gradients else "train"
+        out = self._function(kind, element_spec)(batch)
+        return TrainStepResult(out[0], out[1], list(out[2]) if with_gradients else None)
+
+    def evaluate(self, dataset: tf.data.Dataset) -> Evaluation:
+        """Loss, accuracy and confusion matrix over every example of `dataset`."""
+        distributed = self.strategy.experimental_distribute_dataset(dataset)
+        function = self._function("evaluate", distributed.element_spec)
+        loss_sum, count, confusion = 0.0, 0.0, np.zeros((self.num_classes,) * 2)
+        for batch in distributed:
+            batch_loss, batch_count, batch_confusion = function(batch)
+            loss_sum += float(batch_loss)
+            count += float(batch_count)
+            confusion += batch_confusion.numpy()
+        correct = float(np.trace(confusion))
+        return Evaluation(loss=loss_sum / max(count, 1.0), accuracy=correct / max(count, 1.0),
+                          confusion=confusion.astype(np.int64), examples=int(count))
+
+    def tracing_counts(self) -> dict[str, int]:
+        """How often each step was traced (1 each: histograms never force a retrace)."""
+        return {kind: f.experimental_get_tracing_count() for kind, f in self._compiled.items()}
+
+
+class EpochData(Protocol):
+    """Where the loop gets its batches: (inputs, labels) tuples."""
+
+    def train_batches(self, epoch: int) -> tf.data.Dataset: ...
+    def validation_batches(self) -> tf.data.Dataset: ...
+
+
+class TrainingObserver(Protocol):
+    """What the loop reports to (TensorBoard logger); all optional no-ops in `SilentObserver`."""
+
+    def variables(self, step: int, variables: Sequence) -> None: ...
+    def train_step(self, step: int, *, loss: float, accuracy: float, learning_rate: float,
+                   gradients: Sequence | None = None, variables: Sequence = ()) -> None: ...
+    def speed(self, step: int, images_per_second: float) -> None: ...
+    def validation_epoch(self, step: int, *, loss: float, accuracy: float, confusion: np.ndarray,
+                         epoch: int) -> None: ...
+
+
+class SilentObserver:
+    def variables(self, step, variables): pass
+    def train_step(self, step, **kwargs): pass
+    def speed(self, step, images_per_second): pass
+    def validation_epoch(self, step, **kwargs): pass
+
+
+@dataclass
+class EpochRecord:
+    """One finished epoch, for the end-of-run report (epochs count from 1 here)."""
+
+    epoch: int
+    step: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    images_per_second: float
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _no_progress(iterable: Iterable, **_) -> Iterable:
+    return iterable
+
+
+def fit(runner: StepRunner, data: EpochData, *, epochs: int, display_step: int,
+        step: tf.Variable, epoch: tf.Variable, observer: TrainingObserver | None = None,
+        on_epoch_end: Callable[[EpochRecord], None] | None = None,
+        progress: Callable[..., Iterable] = _no_progress) -> list[EpochRecord]:
+    """Train from epoch `epoch` (finished epochs) up to `epochs`, continuing global `step`.
+
+    `step`/`epoch` are the checkpointed counters; they advance here. `on_epoch_end` runs after
+    validation (the CLI checkpoints there). Raises NonFiniteLossError on a NaN/inf loss.
+    """
+    if display_step < 1:
+        raise ValueError(f"--display-step must be >= 1, got {display_step}")
+    observer = observer or SilentObserver()
+    records = []
+    learning_rate = float(keras.ops.convert_to_numpy(runner.optimizer.learning_rate))
+    while int(epoch.numpy()) < epochs:
+        current = int(epoch.numpy())
+        distributed = runner.strategy.experimental_distribute_dataset(data.train_batches(current))
+        spec = distributed.element_spec
+        loss_sum = accuracy_sum = 0.0
+        batches = 0
+        images = 0
+        started = time.perf_counter()
+        bar = progress(distributed, desc=f"epoch {current + 1}/{epochs}", unit="batch", leave=False,
+                       total=getattr(data, "steps_per_epoch", None))
+        for batch in bar:
+            global_step = int(step.numpy())
+            display = global_step % display_step == 0
+            if display:
+                observer.variables(global_step, runner.variables)
+            result = runner.train_step(batch, spec, with_gradients=display)
+            loss = float(result.loss)
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(global_step, current, loss, learning_rate)
+            accuracy = float(result.accuracy)
+            if display:
+                observer.train_step(global_step, loss=loss, accuracy=accuracy, learning_rate=learning_rate,
+                                    gradients=result.gradients, variables=runner.variables)
+                if hasattr(bar, "set_postfix"):
+                    bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.2f}")
+            step.assign_add(1)
+            batches += 1
+            images += _batch_size(batch, runner.strategy)
+            loss_sum += loss
+            accuracy_sum += accuracy
+        seconds = time.perf_counter() - started
+        evaluation = runner.evaluate(data.validation_batches())
+        global_step = int(step.numpy())
+        observer.speed(max(global_step - 1, 0), images / max(seconds, 1e-9))
+        observer.validation_epoch(global_step, loss=evaluation.loss, accuracy=evaluation.accuracy,
+                                  confusion=evaluation.confusion, epoch=current + 1)
+        epoch.assign_add(1)
+        record = EpochRecord(epoch=current + 1, step=global_step, train_loss=loss_sum / max(batches, 1),
+                             train_accuracy=accuracy_sum / max(batches, 1), val_loss=evaluation.loss,
+                             val_accuracy=evaluation.accuracy, images_per_second=images / max(seconds, 1e-9))
+        records.append(record)
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    return records
+
+
+def _batch_size(batch, strategy: tf.distribute.Strategy) -> int:
+    labels = batch[1]
+    parts = strategy.experimental_local_results(labels)
+    return int(sum(int(tf.shape(p)[0]) for p in parts))
