@@ -30,10 +30,12 @@ import tensorflow as tf  # noqa: E402
 import models  # noqa: E402
 from utilities.explain.baselines import EdgeMap, RandomMap  # noqa: E402
 from utilities.explain.gradcam import GradCAM  # noqa: E402
-from utilities.explain.guided_backprop import GuidedBackprop, GuidedGradCAM  # noqa: E402
+from utilities.explain.gradcam_plusplus import GradCAMPlusPlus  # noqa: E402
+from utilities.explain.guided_backprop import GuidedBackprop  # noqa: E402
+from utilities.explain.guided_gradcam import GuidedGradCAM  # noqa: E402
 from utilities.explain.integrated_gradients import IntegratedGradients  # noqa: E402
 from utilities.explain.saliency import VanillaGradient  # noqa: E402
-from utilities.explain.scorecam import GradCAMPlusPlus, ScoreCAM  # noqa: E402
+from utilities.explain.scorecam import ScoreCAM  # noqa: E402
 from utilities.explain.smoothgrad import SmoothGrad, SmoothGradSquared, VarGrad  # noqa: E402
 
 

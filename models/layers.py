@@ -45,8 +45,8 @@ class GroupedConv2D(keras.layers.Layer):
 
     The kernel has the BVLC shape (kh, kw, in_channels // groups, filters), so the arrays
     of `bvlc_alexnet.npy` load unchanged. `implementation="split"` runs one convolution per
-    channel slice and concatenates (what the TF1 original did; never slower than native in
-    bench/models_bench.py, up to 1.7x faster in forward+backward on a busy CPU); `"native"`
+    channel slice and concatenates (what the TF1 original did; the default because it was
+    never slower than native in bench/models_bench.py, see README); `"native"`
     uses the grouped convolution of `tf.nn.conv2d` (= `keras.layers.Conv2D(groups=...)`).
     """
 

@@ -192,3 +192,21 @@ def test_cli_evaluate(tiny_cli, tmp_path, capsys):
     for name in ("saliency", "gradcam", "random", "edges"):
         assert name in out
     assert (tmp_path / "out" / "evaluation" / "deletion.png").exists()
+
+
+def test_cli_evaluate_randomisation_stages_zero_skips_the_check(tiny_cli, tmp_path, capsys):
+    """`--randomisation-stages 0` skips the sanity check (it once meant "every layer")."""
+    good = tmp_path / "good"
+    good.mkdir()
+    write_photo(good / "0.png", 0)
+    out = tmp_path / "out" / "evaluation"
+    assert assignment_3b.main([str(good), "--evaluate", "--methods", "gradcam", "--evaluate-steps", "4",
+                               "--randomisation-stages", "0", "--output-dir", str(tmp_path / "out"),
+                               "--no-progress"]) == 0
+    assert (out / "deletion.png").exists() and not (out / "randomisation.png").exists()
+    rows = list(csv.DictReader((out / "evaluation.csv").open()))
+    assert rows and all(row["randomisation_spearman"] in ("", "nan") for row in rows), rows
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        assignment_3b.main([str(good), "--evaluate", "--randomisation-stages", "-1"])
+    assert "must be >= 0" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from utilities.wikiart import download as dw
 from utilities.wikiart.styles import STYLE_NAMES, class_names, style_name
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_CSV = ROOT / "utilities" / "wikiart.csv.gz"
+SHIPPED_CSV = ROOT / "utilities" / "wikiart" / "wikiart.csv.gz"
 SLOW_RESPONSE_S = 3.0
 CLIENT_TIMEOUT_S = 1.0  # generous: the CI machine may be busy
 

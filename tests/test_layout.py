@@ -116,3 +116,21 @@ def test_every_module_imports_in_a_fresh_interpreter():
     result = subprocess.run([sys.executable, "-c", script, *names], cwd=ROOT, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_every_script_starts_and_shows_its_help():
+    """The CLIs and bench scripts import what they need (a moved module breaks them loudly here)."""
+    scripts = [ROOT / "assignment_3a.py", ROOT / "assignment_3b.py", ROOT / "utilities" / "download_wikiart.py",
+               *sorted((ROOT / "bench").glob("*.py"))]
+    script = ("import contextlib, io, runpy, sys\n"
+              "for path in sys.argv[1:]:\n"
+              "    sys.argv = [path, '--help']\n"
+              "    try:\n"
+              "        with contextlib.redirect_stdout(io.StringIO()):\n"
+              "            runpy.run_path(path, run_name='__main__')\n"
+              "    except SystemExit as exc:\n"
+              "        assert exc.code in (0, None), (path, exc.code)\n")
+    result = subprocess.run([sys.executable, "-c", script, *map(str, scripts)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+

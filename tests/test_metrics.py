@@ -152,9 +152,12 @@ def test_randomisation_lowers_the_correlation_of_model_based_maps():
 
     result = model_randomisation(model, images, explainers, labels, stages=None, seed=0)
     assert result.stages[0] == "logits" and len(result.stages) == 4
-    for name in ("saliency", "gradcam"):
-        means = result.mean(name)
-        assert means[-1] < 0.5 and means[-1] < means[0], (name, means)
+    for name in ("saliency", "gradcam"):   # intact = 1.0; a random network's maps are another's
+        assert result.mean(name)[-1] < 0.5, (name, result.mean(name))
+    # Grad-CAM reads the classifier: randomising only the logits layer already decorrelates it,
+    # while the input gradient keeps following the features until they are randomised too
+    saliency, gradcam = result.mean("saliency"), result.mean("gradcam")
+    assert gradcam[0] < saliency[0] - 0.3 and saliency[-1] < saliency[0] - 0.2, (saliency, gradcam)
     np.testing.assert_allclose(result.correlations["edges"], 1.0)   # ignores the model
     assert result.maps["saliency"].shape == (5, 40, 40)
 

@@ -37,8 +37,8 @@ def histogram_buckets(data, bucket_count: int = DEFAULT_BUCKETS) -> tf.Tensor:
     """The (bucket_count, 3) [left, right, count] table TensorBoard's histogram plugin reads.
 
     Same table as `tf.summary.histogram`, computed with `tf.histogram_fixed_width` (one pass,
-    integer counts) instead of a float64 one-hot of every value: for AlexNet's fc6 kernel
-    (37.7M weights) the latter allocates 9 GB and takes seconds on every display step.
+    integer counts) instead of a float64 one-hot of every value, which for a large FC kernel
+    allocates gigabytes on every display step (README, "What is logged").
     """
     data = tf.reshape(tf.cast(data, tf.float32), [-1])
     size = int(tf.size(data))

@@ -11,8 +11,8 @@ Faithfulness to the original skeleton (cv2.imread -> cv2.resize(227, 227) -> flo
   three equal channels and alpha is dropped without compositing, as cv2.IMREAD_COLOR does.
 - Resizing is bilinear with half-pixel centres and no antialiasing, rounded back to uint8,
   like cv2.resize(INTER_LINEAR) on a uint8 image. OpenCV interpolates in 11-bit fixed point,
-  so about 1 value in 8 differs from ours by exactly 1 (never more); measured on photos and
-  gradients at several scales.
+  so some values differ from ours by exactly 1, never more (README, "How images reach the
+  network"; tests/test_dataset.py).
 """
 from __future__ import annotations
 
