@@ -17,7 +17,8 @@ DEFAULT_FOLDER = "my_images"
 # The names of utilities.explain.registry.METHODS, listed here so --help needs no TensorFlow import
 # (tests/test_assignment_3b.py checks that the two agree).
 METHOD_NAMES = ("saliency", "gradcam", "smoothgrad", "smoothgrad_sq", "vargrad", "integrated_gradients",
-                "guided_backprop", "guided_gradcam", "gradcam_pp", "scorecam", "random", "edges")
+                "gradient_x_input", "guided_backprop", "guided_gradcam", "gradcam_pp", "layercam", "scorecam",
+                "occlusion", "random", "edges")
 
 
 def positive_int(text: str) -> int:
@@ -64,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scorecam-channels", type=int, default=64,
                         help="scorecam: masked passes for the most varying channels (0 = all, as the "
                              "paper; 512 passes per image on VGG16)")
+    parser.add_argument("--occlusion-window", type=positive_int, default=None,
+                        help="occlusion: side of the hidden square in pixels (default: a seventh of the "
+                             "input, 32 px for VGG16; stride half of it)")
     parser.add_argument("--evaluate", action="store_true",
                         help="instead of figures: deletion/insertion AUC and the model-randomisation "
                              "check for --methods (+ random and edge baselines), in OUTPUT_DIR/evaluation")
@@ -80,7 +84,8 @@ def method_options(args: argparse.Namespace) -> dict[str, dict]:
     smooth = {"samples": args.smoothgrad_samples}
     return {"smoothgrad": smooth, "smoothgrad_sq": smooth, "vargrad": smooth,
             "integrated_gradients": {"steps": args.ig_steps},
-            "scorecam": {"max_channels": args.scorecam_channels or None}}
+            "scorecam": {"max_channels": args.scorecam_channels or None},
+            "occlusion": {"window": args.occlusion_window}}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -168,6 +168,7 @@ def test_cli_all_methods_and_their_flags(tiny_cli, tmp_path, capsys):
     try:
         code = assignment_3b.main([str(good), "--methods", ",".join(assignment_3b.METHOD_NAMES),
                                    "--smoothgrad-samples", "3", "--ig-steps", "4", "--scorecam-channels", "5",
+                                   "--occlusion-window", "6",
                                    "--output-dir", str(tmp_path / "out"), "--save-arrays", "--no-progress"])
     finally:
         monkey.undo()
@@ -175,6 +176,7 @@ def test_cli_all_methods_and_their_flags(tiny_cli, tmp_path, capsys):
     assert set(seen) == set(assignment_3b.METHOD_NAMES)
     assert seen["smoothgrad"].samples == 3 and seen["vargrad"].samples == 3
     assert seen["integrated_gradients"].steps == 4 and seen["scorecam"].max_channels == 5
+    assert seen["occlusion"].window == 6
     arrays = np.load(tmp_path / "out" / "a.npz")
     assert arrays["gradcam_pp"].shape[0] == 3 and arrays["smoothgrad"].shape == (SIZE, SIZE)
 

@@ -6,14 +6,18 @@ import pytest
 import tensorflow as tf
 
 from tests.shapes_task import EDGES_MAX, MARGIN_OVER_EDGES, MODEL_BASED_MIN, TOLERANCE, rates_table, trained_shapes
+from utilities.explain import occlusion
 from utilities.explain._graph import guided_model
 from utilities.explain.base import resize_maps
 from utilities.explain.gradcam import GradCAM
 from utilities.explain.gradcam_plusplus import GradCAMPlusPlus
+from utilities.explain.gradient_x_input import GradientXInput
 from utilities.explain.guided_backprop import GuidedBackprop
 from utilities.explain.guided_gradcam import GuidedGradCAM
 from utilities.explain.integrated_gradients import IntegratedGradients
+from utilities.explain.layercam import LayerCAM
 from utilities.explain.metrics.pointing_game import pointing_game
+from utilities.explain.occlusion import Occlusion
 from utilities.explain.registry import EXTRA_METHODS, takes_layer
 from utilities.explain.saliency import VanillaGradient
 from utilities.explain.scorecam import ScoreCAM
@@ -321,6 +325,79 @@ def test_guided_grad_cam_is_guided_backprop_times_upsampled_grad_cam(cams):
     maps = GuidedGradCAM(model, "features").explain(images, classes).maps
     np.testing.assert_allclose(maps, reduce_max_abs(guided.numpy() * cam[..., None]), rtol=1e-4, atol=1e-8)
     assert maps.max() > 0
+
+
+def test_layercam_equals_the_formula_by_hand(cams):
+    model, base, head = cams
+    images = np.random.default_rng(17).uniform(0, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
+    result = LayerCAM(model, "features").explain(images, top_k=2)
+    activations, grads = activations_and_gradient(base, head, images)
+    for n in range(3):
+        for k in range(2):
+            g = grads[n, result.classes[n, k]]
+            np.testing.assert_allclose(result.maps[n, k], relu((relu(g) * activations[n]).sum(-1)),
+                                       rtol=1e-4, atol=1e-7)
+    assert result.maps.max() > 0
+
+
+def test_gradient_x_input_equals_the_formula_on_a_linear_model(images):
+    """Linear logits W x + b: d logit_c / dx = W_c, so the map is sum_c |x * W_c| (or max)."""
+    keras.utils.set_random_seed(18)
+    inputs = keras.Input((8, 8, 3))
+    linear = keras.Model(inputs, keras.layers.Dense(4)(keras.layers.Flatten()(inputs)))
+    kernel = linear.layers[-1].get_weights()[0].reshape(8, 8, 3, 4)
+    classes = np.array([[0, 3], [1, 1], [2, 0]], dtype=np.int32)
+    for reduction, reduce in (("sum", lambda a: np.abs(a).sum(-1)), ("max", lambda a: np.abs(a).max(-1))):
+        maps = GradientXInput(linear, reduction=reduction).explain(images, classes).maps
+        for n in range(3):
+            for k in range(2):
+                expected = reduce(images[n] * kernel[..., classes[n, k]])
+                np.testing.assert_allclose(maps[n, k], expected, rtol=1e-5, atol=1e-7)
+
+
+def occlusion_by_hand(model, images, classes, window, stride, fill):
+    """One occluded copy at a time: the mean drop over the windows covering a pixel, then ReLU."""
+    n, height, width, _ = images.shape
+    starts = [occlusion.window_positions(height, window, stride), occlusion.window_positions(width, window, stride)]
+    clean = model.predict(images, verbose=0)
+    total = np.zeros((n, classes.shape[1], height, width))
+    count = np.zeros((height, width))
+    for top in starts[0]:
+        for left in starts[1]:
+            hidden = images.copy()
+            hidden[:, top:top + window, left:left + window] = fill(images)
+            scores = model.predict(hidden, verbose=0)
+            drop = np.take_along_axis(clean - scores, classes, axis=1)                   # (N, K)
+            total[:, :, top:top + window, left:left + window] += drop[:, :, None, None]
+            count[top:top + window, left:left + window] += 1
+    return relu(total / count)
+
+
+@pytest.mark.parametrize("window, stride, baseline", [(3, 2, "mean"), (4, 4, 0.0), (8, 1, 0.5)])
+def test_occlusion_equals_the_sliding_window_by_hand(cams, window, stride, baseline):
+    model = cams[0]
+    images = np.random.default_rng(19).uniform(0, 1, (3, SIZE, SIZE, 3)).astype(np.float32)
+    classes = np.array([[0, 3], [2, 2], [1, 0]], dtype=np.int32)
+    fill = ((lambda x: x.mean(axis=(1, 2), keepdims=True)) if baseline == "mean"
+            else (lambda x: np.float32(baseline)))
+    expected = occlusion_by_hand(model, images, classes, window, stride, fill)
+    for pass_batch in (2, 1000):      # chunking of the occluded passes does not matter
+        maps = Occlusion(model, window=window, stride=stride, baseline=baseline, pass_batch=pass_batch,
+                         batch_size=2).explain(images, classes).maps
+        np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5)
+    assert expected.max() > 0
+
+
+def test_occlusion_positions_cover_the_border_and_arguments_are_checked(cams):
+    assert occlusion.window_positions(10, 4, 3) == [0, 3, 6]
+    assert occlusion.window_positions(11, 4, 3) == [0, 3, 6, 7]
+    assert occlusion.window_positions(3, 5, 2) == [0]
+    masks = occlusion.occlusion_masks(11, 10, 4, 3)
+    assert masks.shape == (12, 11, 10) and (masks.sum(axis=0) >= 1).all()
+    assert Occlusion(cams[0]).geometry(224, 224) == (32, 16)
+    for bad in ({"window": 0}, {"stride": 0}, {"pass_batch": 0}, {"baseline": "grey"}):
+        with pytest.raises(ValueError):
+            Occlusion(cams[0], **bad)
 
 
 # --- every new method: nested models, no mutation, localisation --------------------------------

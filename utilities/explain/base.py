@@ -21,6 +21,11 @@ chunk of `batch_size` images: one forward pass, then the K per-class gradients v
 `_explain_batch(x, classes)`; `classes` may hold `RANKED` placeholders that the subclass
 resolves from its own forward pass (`resolve_classes`), so "explain the top-3" costs no
 extra prediction pass. Models must output logits (un-normalised class scores).
+
+Methods that can work from one shared pass say what they need (`needs`: a conv layer's
+activations and/or their class gradients, or the class gradient w.r.t. the input) and turn a
+`Record` of that pass into maps (`maps_from`); `utilities/explain/engine.py` then explains a
+batch with several methods from one forward pass and one backward pass to the input.
 """
 from __future__ import annotations
 
@@ -51,6 +56,27 @@ class Explanation:
     logits: np.ndarray   # (N, num_classes) float32, from the same forward pass as the maps
     classes: np.ndarray  # (N, K) int32, the explained classes (ranked when top_k was used)
     maps: np.ndarray     # (N, K, h, w) float32, raw: not resized, not normalised
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a method takes from a shared pass (see `utilities/explain/engine.py`)."""
+
+    layer: str | None = None          # record this layer's activations (N, h, w, c)
+    layer_gradients: bool = False     # and d score_k / d activations for every explained class
+    input_gradients: bool = False     # d score / d input for the top-1 class
+
+
+@dataclass(frozen=True)
+class Record:
+    """Tensors of one shared forward/backward pass over a batch, all float32."""
+
+    x: tf.Tensor                             # (N, H, W, C) what the user passed
+    logits: tf.Tensor                        # (N, num_classes)
+    classes: tf.Tensor                       # (N, K) int32, the explained classes
+    activations: tf.Tensor | None = None     # (N, h, w, c) of Needs.layer
+    layer_gradients: tf.Tensor | None = None  # (N, K, h, w, c)
+    input_gradients: tf.Tensor | None = None  # (N, 1, H, W, C), for classes[:, 0]
 
 
 def resolve_classes(logits: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
@@ -100,6 +126,15 @@ class Explainer:
 
     def logits(self, x: tf.Tensor) -> tf.Tensor:
         return self.model(self.model_input(x), training=False)
+
+    # --- sharing one pass (utilities/explain/engine.py) ------------------------------------
+    def needs(self) -> Needs | None:
+        """What this method can take from a shared pass; None: it runs its own passes."""
+        return None
+
+    def maps_from(self, record: Record) -> tf.Tensor:
+        """Maps (N, K, h, w) from a shared pass that recorded what `needs` asked for."""
+        raise NotImplementedError
 
     # --- public API -----------------------------------------------------------------------
     def explain(self, images, classes=None, top_k: int = 1) -> Explanation:
@@ -209,8 +244,23 @@ class CAM(Explainer):
 
     def channel_weights(self, x: tf.Tensor, activations: tf.Tensor, gradients: tf.Tensor | None,
                         classes: tf.Tensor) -> tf.Tensor:
-        """Weights (N, K, c) of the layer's channels for each explained class."""
+        """Weights (N, K, c) of the layer's channels for each explained class, or (N, K, h, w, c)
+        for methods that weight each location separately (LayerCAM)."""
         raise NotImplementedError
+
+    def combine(self, x: tf.Tensor, activations: tf.Tensor, gradients: tf.Tensor | None,
+                classes: tf.Tensor) -> tf.Tensor:
+        """cam = ReLU(sum_k w_k A^k) -> (N, K, h, w)."""
+        weights = self.channel_weights(x, activations, gradients, classes)
+        if weights.shape.rank == 5:
+            return tf.nn.relu(tf.reduce_sum(activations[:, None] * weights, axis=-1))
+        return tf.nn.relu(tf.einsum("nhwc,nkc->nkhw", activations, weights))
+
+    def needs(self) -> Needs:
+        return Needs(layer=self.layer, layer_gradients=self.needs_gradients)
+
+    def maps_from(self, record: Record) -> tf.Tensor:
+        return self.combine(record.x, record.activations, record.layer_gradients, record.classes)
 
     def layer_maps(self, x: tf.Tensor, classes: tf.Tensor):
         """(logits, resolved classes, activations (N,h,w,c) fp32, gradients (N,K,h,w,c) or None)."""
@@ -226,9 +276,7 @@ class CAM(Explainer):
 
     def _explain_batch(self, x, classes):
         logits, classes, activations, gradients = self.layer_maps(x, classes)
-        weights = self.channel_weights(x, activations, gradients, classes)
-        cams = tf.nn.relu(tf.einsum("nhwc,nkc->nkhw", activations, weights))
-        return logits, classes, cams
+        return logits, classes, self.combine(x, activations, gradients, classes)
 
 
 def normalise_maps(maps, epsilon: float = 1e-8) -> np.ndarray:

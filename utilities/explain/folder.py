@@ -3,9 +3,9 @@
 `assignment_3b.py` only parses arguments and calls `explain_folder`. Methods come from the
 `METHODS` registry (name -> Explainer class): input-attribution methods (`Saliency`
 subclasses) are shown for the top-1 class, class-map methods (`CAM` subclasses) for each
-of the top-k classes. A class-map method runs first with "top-k" placeholders so the ranking
-comes from its own forward pass (no separate prediction pass); the other methods then get
-the same classes explicitly.
+of the top-k classes. All methods of a batch share one forward pass, which also ranks the
+classes, and one backward pass to the input (`utilities/explain/engine.py`). Figures and files
+are drawn and written on a worker thread while the next batch is computed.
 
 Outputs in `output_dir`: `<stem>.png` per image, `summary.png`, `predictions.csv`,
 `failed.csv` (only when some image failed) and, with `save_arrays`, `<stem>.npz` holding
@@ -18,8 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from tqdm.auto import tqdm
 from utilities.common.atomic import atomic_path, write_text_atomic
 from utilities.common.figures import save_figure
 from utilities.common.imagenet_classes import NUM_IMAGENET_CLASSES, class_names
-from utilities.explain.base import Explainer, ExplainSetupError, normalise_maps, resize_maps, softmax
+from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
+from utilities.explain.engine import SharedExplanation, SharedPass
 from utilities.explain.images import ImageReadError, LoadedImage, list_images, load_image, unit_rgb_preprocess
 from utilities.explain.plotting import FigureContent, Prediction, explanation_figure, save_summary
 from utilities.explain.registry import DEFAULT_METHODS, METHODS, build_explainers, is_class_map, parse_methods
@@ -108,10 +110,11 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
                                       method_options)
     except ValueError as exc:  # unknown layer, layer without spatial maps, ...
         raise ExplainSetupError(str(exc)) from None
+    engine = SharedPass(explainers, top_k, batch_size)
     output_dir = Path(output_dir)
     stems = output_stems(images)
-    rows, contents = [], []
-    with tqdm(total=len(images), unit="img", desc="explaining", disable=not progress) as bar:
+    with tqdm(total=len(images), unit="img", desc="explaining", disable=not progress) as bar, \
+            _BackgroundWriter(limit=2 * batch_size) as writer:
         for start in range(0, len(images), batch_size):
             loaded = []
             for path in images[start:start + batch_size]:
@@ -123,15 +126,16 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
                     bar.update(1)
             if not loaded:
                 continue
-            results = _explain_batch(explainers, np.stack([im.network_input for im in loaded]), top_k)
+            results = engine.explain(np.stack([im.network_input for im in loaded]))
             for i, image in enumerate(loaded):
-                content, image_rows = _write_image_outputs(
-                    image, stems[image.path], results, i, names, preprocess, output_dir,
-                    save_arrays, echo, report)
-                contents.append(content)
-                rows += image_rows
+                writer.submit(_write_image_outputs, image, stems[image.path], results, i, names, preprocess,
+                              output_dir, save_arrays, echo)
                 report.processed.append(image.path.name)
                 bar.update(1)
+        outputs = writer.finish()
+    contents = [content for content, _, _ in outputs]
+    rows = [row for _, image_rows, _ in outputs for row in image_rows]
+    report.written += [path for _, _, written in outputs for path in written]
     if contents:
         report.written += save_summary(contents, output_dir)
         report.written.append(_write_csv(output_dir / "predictions.csv",
@@ -150,39 +154,41 @@ def _default_names(num_classes: int) -> list[str]:
     return style_names(num_classes)
 
 
-@dataclass
-class _BatchResults:
-    logits: np.ndarray                    # (N, C)
-    classes: np.ndarray                   # (N, k) ranked
-    maps: dict[str, np.ndarray]           # method -> (N, k or 1, h, w) raw
+class _BackgroundWriter:
+    """Runs each image's drawing and writing on one worker thread, in order, at most `limit` queued.
 
-
-def _explain_batch(explainers: dict[str, Explainer], batch: np.ndarray, top_k: int) -> _BatchResults:
-    """Run every method on a batch; the first one's forward pass ranks the classes.
-
-    Class-map methods come first and explain the top-k, so their ranking is used as is. When
-    only input methods run (top-1 each), the top-k for the printed predictions come from the
-    same logits; numpy's stable argsort and tf.math.top_k both put the lower index first on
-    ties, so the top-1 is the class the method explained.
+    Drawing overlaps the next batch's computation (TensorFlow releases the GIL); the bound keeps
+    memory flat on big folders. An exception in the worker surfaces in the caller.
     """
-    logits = classes = None
-    maps = {}
-    for method, explainer in explainers.items():
-        wanted = top_k if is_class_map(method) else 1
-        if classes is None:
-            result = explainer.explain(batch, top_k=wanted)
-            logits = result.logits
-            classes = (result.classes if wanted == top_k
-                       else np.argsort(-logits, axis=1, kind="stable")[:, :top_k].astype(np.int32))
-        else:
-            result = explainer.explain(batch, classes[:, :wanted])
-        maps[method] = result.maps
-    return _BatchResults(logits, classes, maps)
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="3b-figures")
+        self.pending: deque[Future] = deque()
+        self.done: list = []
+
+    def submit(self, fn: Callable, *args) -> None:
+        self.pending.append(self.pool.submit(fn, *args))
+        while len(self.pending) > self.limit:
+            self.done.append(self.pending.popleft().result())
+
+    def finish(self) -> list:
+        """Every result, in submission order, once all are written."""
+        while self.pending:
+            self.done.append(self.pending.popleft().result())
+        return self.done
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=kind is not None)
 
 
-def _write_image_outputs(image: LoadedImage, stem: str, results: _BatchResults, i: int,
+def _write_image_outputs(image: LoadedImage, stem: str, results: SharedExplanation, i: int,
                          names: Sequence[str], preprocess: Callable, output_dir: Path,
-                         save_arrays: bool, echo: Callable[[str], None], report: FolderReport):
+                         save_arrays: bool, echo: Callable[[str], None]):
+    """Print the predictions, write the figure (and arrays); (figure content, CSV rows, paths)."""
     logits, classes = results.logits[i], results.classes[i]
     probabilities = softmax(logits)
     predictions = [Prediction(int(c), names[c], float(probabilities[c])) for c in classes]
@@ -198,16 +204,16 @@ def _write_image_outputs(image: LoadedImage, stem: str, results: _BatchResults, 
             content.class_maps[title] = shown
         else:
             content.input_maps[title] = shown[0]
-    report.written.append(save_figure(explanation_figure(content), output_dir / f"{stem}.png"))
+    written = [save_figure(explanation_figure(content), output_dir / f"{stem}.png")]
     if save_arrays:
         arrays = {"input": np.asarray(preprocess(image.network_input * 255.0), dtype=np.float32),
                   "logits": logits.astype(np.float32), "classes": classes.astype(np.int32)}
         for method, maps in results.maps.items():
             arrays[method] = maps[i] if is_class_map(method) else maps[i][0]
-        report.written.append(_save_npz(output_dir / f"{stem}.npz", arrays))
+        written.append(_save_npz(output_dir / f"{stem}.npz", arrays))
     rows = [[image.path.name, rank + 1, p.index, p.name, f"{p.probability:.6f}",
              f"{float(logits[p.index]):.6f}"] for rank, p in enumerate(predictions)]
-    return content, rows
+    return content, rows, written
 
 
 def _save_npz(dest: Path, arrays: dict[str, np.ndarray]) -> Path:

@@ -17,17 +17,20 @@ from utilities.explain.base import CAM, Explainer, ExplainSetupError
 from utilities.explain.baselines import EdgeMap, RandomMap
 from utilities.explain.gradcam import GradCAM
 from utilities.explain.gradcam_plusplus import GradCAMPlusPlus
+from utilities.explain.gradient_x_input import GradientXInput
 from utilities.explain.guided_backprop import GuidedBackprop
 from utilities.explain.guided_gradcam import GuidedGradCAM
 from utilities.explain.integrated_gradients import IntegratedGradients
+from utilities.explain.layercam import LayerCAM
+from utilities.explain.occlusion import Occlusion
 from utilities.explain.saliency import VanillaGradient
 from utilities.explain.scorecam import ScoreCAM
 from utilities.explain.smoothgrad import SmoothGrad, SmoothGradSquared, VarGrad
 
 CORE_METHODS: dict[str, type[Explainer]] = {"saliency": VanillaGradient, "gradcam": GradCAM}
 EXTRA_METHODS: dict[str, type[Explainer]] = {cls.name: cls for cls in (
-    SmoothGrad, SmoothGradSquared, VarGrad, IntegratedGradients, GuidedBackprop, GuidedGradCAM,
-    GradCAMPlusPlus, ScoreCAM, RandomMap, EdgeMap)}
+    SmoothGrad, SmoothGradSquared, VarGrad, IntegratedGradients, GradientXInput, GuidedBackprop,
+    GuidedGradCAM, GradCAMPlusPlus, LayerCAM, ScoreCAM, Occlusion, RandomMap, EdgeMap)}
 METHODS: dict[str, type[Explainer]] = {**CORE_METHODS, **EXTRA_METHODS}
 DEFAULT_METHODS = ("saliency", "gradcam")
 

@@ -10,7 +10,7 @@ One image from the command line: `python -m utilities.explain IMAGE --method sal
 """
 from __future__ import annotations
 
-from utilities.explain.base import Saliency
+from utilities.explain.base import CHANNEL_REDUCTIONS, Needs, Record, Saliency
 
 
 class VanillaGradient(Saliency):
@@ -20,3 +20,9 @@ class VanillaGradient(Saliency):
 
     def attribute(self, x, classes):
         return self.input_gradients(x, classes)
+
+    def needs(self) -> Needs:
+        return Needs(input_gradients=True)
+
+    def maps_from(self, record: Record):
+        return CHANNEL_REDUCTIONS[self.reduction](record.input_gradients)
