@@ -31,9 +31,12 @@ import models  # noqa: E402
 from utilities.explain.baselines import EdgeMap, RandomMap  # noqa: E402
 from utilities.explain.gradcam import GradCAM  # noqa: E402
 from utilities.explain.gradcam_plusplus import GradCAMPlusPlus  # noqa: E402
+from utilities.explain.gradient_x_input import GradientXInput  # noqa: E402
 from utilities.explain.guided_backprop import GuidedBackprop  # noqa: E402
 from utilities.explain.guided_gradcam import GuidedGradCAM  # noqa: E402
 from utilities.explain.integrated_gradients import IntegratedGradients  # noqa: E402
+from utilities.explain.layercam import LayerCAM  # noqa: E402
+from utilities.explain.occlusion import Occlusion  # noqa: E402
 from utilities.explain.saliency import VanillaGradient  # noqa: E402
 from utilities.explain.scorecam import ScoreCAM  # noqa: E402
 from utilities.explain.smoothgrad import SmoothGrad, SmoothGradSquared, VarGrad  # noqa: E402
@@ -47,6 +50,10 @@ def method_table(args, model, preprocess, layer):
         "saliency": ("", VanillaGradient(model, preprocess, batch_size=args.images)),
         "gradcam": ("", GradCAM(model, layer, preprocess, batch_size=args.images)),
         "gradcam_pp": ("", GradCAMPlusPlus(model, layer, preprocess, batch_size=args.images)),
+        "layercam": ("", LayerCAM(model, layer, preprocess, batch_size=args.images)),
+        "gradient_x_input": ("", GradientXInput(model, preprocess, batch_size=args.images)),
+        "occlusion": ("window 32, stride 16 (169 positions)",
+                      Occlusion(model, preprocess, batch_size=args.images, pass_batch=args.pass_batch)),
         "scorecam": (f"{channels or 'all 512'} channels",
                      ScoreCAM(model, layer, preprocess, batch_size=args.images, pass_batch=args.pass_batch,
                               max_channels=channels)),

@@ -22,6 +22,7 @@ from utilities.common.figures import save_figure
 HEATMAP_COLORMAP = "jet"
 SALIENCY_COLORMAP = "hot"
 SUMMARY_ROWS_PER_PAGE = 20
+PANEL_PIXELS = 320   # an overlay panel is 2.4 in at 100 dpi: drawn from an original this large
 
 
 @dataclass
@@ -63,6 +64,19 @@ def overlay_on_original(original: np.ndarray, crop_box: tuple[int, int, int], ma
     return np.clip(out, 0.0, 1.0)
 
 
+def shown_original(content: FigureContent, side: int = PANEL_PIXELS) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The original and its crop box reduced to about a panel's pixels (area-averaged, as the
+    panel would show it): matplotlib then draws a small image instead of resampling a large one."""
+    height, width = content.original.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return content.original, content.crop_box
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(content.original.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    top, left, square = content.crop_box
+    return small, (round(top * scale), round(left * scale), max(1, round(square * scale)))
+
+
 def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: float = 0.0) -> np.ndarray:
     """A rows x cols grid of image panels with room for `title_lines` of 8 pt titles above each.
 
@@ -100,6 +114,7 @@ def explanation_figure(content: FigureContent) -> Figure:
     fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.4))
     axes = _grid(fig, rows, cols, top_inches=0.3)
     size = content.network_input.shape[0]
+    original, crop_box = shown_original(content)
     _show(axes[0, 0], content.network_input, f"network input {size}x{size}")
     if k > 1:
         ax = axes[0, -1] if text_column else axes[1, 0]
@@ -114,7 +129,7 @@ def explanation_figure(content: FigureContent) -> Figure:
             label = content.predictions[rank].label() if rank < len(content.predictions) else ""
             _show(axes[rank, lead + 2 * m], colorize(maps[rank]), f"{title} #{rank + 1}\n{label}")
             _show(axes[rank, lead + 2 * m + 1],
-                  overlay_on_original(content.original, content.crop_box, maps[rank]),
+                  overlay_on_original(original, crop_box, maps[rank]),
                   f"{title} #{rank + 1} overlay")
     fig.suptitle(content.title, fontsize=10, y=1 - 0.06 / fig.get_size_inches()[1], va="top")
     return fig
@@ -128,13 +143,14 @@ def summary_figure(contents: Sequence[FigureContent]) -> Figure:
     axes = _grid(fig, len(contents), cols)
     for row, content in zip(axes, contents, strict=True):
         top1 = content.predictions[0].label() if content.predictions else ""
+        original, crop_box = shown_original(content)
         _show(row[0], content.network_input, f"{content.title}\n{top1}")
         col = 1
         for title, map01 in content.input_maps.items():
             _show(row[col], map01, title, cmap=SALIENCY_COLORMAP)
             col += 1
         for title, maps in content.class_maps.items():
-            _show(row[col], overlay_on_original(content.original, content.crop_box, maps[0]),
+            _show(row[col], overlay_on_original(original, crop_box, maps[0]),
                   f"{title} #1")
             col += 1
     return fig
