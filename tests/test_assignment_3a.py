@@ -19,6 +19,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 import assignment_3a
 import models
 from tests.fixtures_training import image_set, read_events, read_scalars  # noqa: F401
+from tests.synthetic_weights import alexnet_arrays, write_pickled_npy
 from utilities.finetune import training
 
 STEPS_PER_EPOCH = 3
@@ -87,6 +88,10 @@ def test_remove_fc1_full_run_logs_and_learns(image_set, tmp_path, alexnet_npy, c
     assert "Best validation accuracy" in out and str(tmp_path / "logs" / "fc1") in out
     assert "full network" in out and "Skipped unreadable images: 1 training, 0 validation" in out
     assert tf.train.latest_checkpoint(str(tmp_path / "ckpt" / "fc1")).endswith("ckpt-3")
+    # only what training changes is checkpointed: fc7 and the classifier, not fc6 or the convolutions
+    shapes = tf.train.load_checkpoint(str(tmp_path / "ckpt" / "fc1")).get_variable_to_shape_map().values()
+    assert [4096, 4096] in shapes and [4096, 3] in shapes
+    assert [9216, 4096] not in shapes and [11, 11, 3, 96] not in shapes
     exported = tmp_path / "ckpt" / "fc1" / "final.weights.h5"
     assert f"Fine-tuned weights: {exported}" in out
     reloaded = models.build_model("alexnet", weights=exported, remove_fc=1, num_classes=3)
@@ -205,3 +210,24 @@ def test_non_finite_loss_exits_with_advice(image_set, tmp_path, alexnet_npy, cap
     err = capsys.readouterr().err
     assert code == assignment_3a.EXIT_NONFINITE
     assert "lower --learning-rate" in err and "Traceback" not in err
+
+
+def test_resume_refuses_other_frozen_weights(image_set, tmp_path, alexnet_npy, capsys):  # noqa: F811
+    """Checkpoints hold the trained layers only, so the frozen ones must come back identical."""
+    args = cli_args(image_set, tmp_path, alexnet_npy, "--remove-fc", "1", "--epochs", "1", "--run-name", "base")
+    assert assignment_3a.main(args) == 0
+    info = json.loads((tmp_path / "ckpt" / "base" / "run.json").read_text())
+    assert len(info["frozen_fingerprint"]) == 64
+    other = tmp_path / "other_alexnet.npy"
+    write_pickled_npy(other, alexnet_arrays(seed=5))
+    resumed = [*cli_args(image_set, tmp_path, other, "--remove-fc", "1", "--epochs", "2", "--run-name", "base"),
+               "--resume"]
+    capsys.readouterr()
+    assert assignment_3a.main(resumed) == 1
+    err = capsys.readouterr().err.strip()
+    assert "fine-tuned other frozen weights" in err and len(err.splitlines()) == 1, err
+    same = [*cli_args(image_set, tmp_path, alexnet_npy, "--remove-fc", "1", "--epochs", "2", "--run-name", "base"),
+            "--resume"]
+    assert assignment_3a.main(same) == 0
+    assert "Resuming base" in capsys.readouterr().out
+

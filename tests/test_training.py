@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import models
 from tests.fixtures_training import NUM_CLASSES, TINY_SIZE, build_tiny_model, read_events
-from utilities.finetune.checkpointing import CheckpointError, TrainingCheckpoint, find_latest_run
+from utilities.finetune.checkpointing import CheckpointError, TrainingCheckpoint, find_latest_run, frozen_fingerprint
 from utilities.finetune.confusion_image import confusion_matrix_png
 from utilities.finetune.report import format_report
 from utilities.finetune.tb_logging import RunLogger, histogram_buckets
@@ -152,12 +152,18 @@ def test_nothing_to_train_is_an_error():
         StepRunner(model, model.trainable_variables, keras.optimizers.SGD(0.01), num_classes=NUM_CLASSES)
 
 
+def trained_of(model, names=("fc7", "classifier")):
+    return {name: model.get_layer(name) for name in names}
+
+
 def test_checkpoint_round_trip_and_mismatch(tmp_path):
     model = build_tiny_model()
+    models.set_trainable(model, ["fc7", "classifier"])
     optimizer = keras.optimizers.SGD(0.01)
     optimizer.build(model.trainable_variables)
     seeds = [layer.seed_generator.state.value for layer in model.layers if hasattr(layer, "seed_generator")]
-    checkpoint = TrainingCheckpoint(tmp_path / "run_a", model=model, optimizer=optimizer, seed_states=seeds)
+    checkpoint = TrainingCheckpoint(tmp_path / "run_a", trained=trained_of(model), optimizer=optimizer,
+                                    seed_states=seeds)
     checkpoint.step.assign(12)
     checkpoint.epoch.assign(4)
     kernel = model.get_layer("fc7").kernel
@@ -168,20 +174,35 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path):
     seeds[0].assign(saved_seed + 5)
     checkpoint.step.assign(0)
 
-    restored = TrainingCheckpoint(tmp_path / "run_a", model=model, optimizer=optimizer, seed_states=seeds)
+    restored = TrainingCheckpoint(tmp_path / "run_a", trained=trained_of(model), optimizer=optimizer,
+                                  seed_states=seeds)
     assert restored.restore_latest().endswith("ckpt-4")
     assert int(restored.step.numpy()) == 12 and int(restored.epoch.numpy()) == 4
     np.testing.assert_array_equal(kernel.numpy(), saved_kernel)
     np.testing.assert_array_equal(seeds[0].numpy(), saved_seed)
     assert find_latest_run(tmp_path, "run_") == tmp_path / "run_a"
     assert find_latest_run(tmp_path, "other_") is None
+    # the frozen layers are not in the checkpoint
+    shapes = tf.train.load_checkpoint(str(tmp_path / "run_a")).get_variable_to_shape_map().values()
+    assert list(model.get_layer("fc7").kernel.shape) in shapes
+    assert list(model.get_layer("fc6").kernel.shape) not in shapes
 
     other = build_tiny_model(num_classes=5)
-    mismatch = TrainingCheckpoint(tmp_path / "run_a", model=other, optimizer=keras.optimizers.SGD(0.01))
+    mismatch = TrainingCheckpoint(tmp_path / "run_a", trained=trained_of(other), optimizer=keras.optimizers.SGD(0.01))
     with pytest.raises(CheckpointError, match="--remove-fc"):
         mismatch.restore_latest()
     with pytest.raises(CheckpointError, match="no checkpoint"):
-        TrainingCheckpoint(tmp_path / "empty", model=model, optimizer=optimizer).restore_latest()
+        TrainingCheckpoint(tmp_path / "empty", trained=trained_of(model), optimizer=optimizer).restore_latest()
+
+
+def test_frozen_fingerprint_sees_frozen_weights_only():
+    model = build_tiny_model(seed=0)
+    fingerprint = frozen_fingerprint(model, ["fc7", "classifier"])
+    assert fingerprint == frozen_fingerprint(build_tiny_model(seed=0), ["fc7", "classifier"])
+    model.get_layer("classifier").kernel.assign(model.get_layer("classifier").kernel + 1.0)   # trained: ignored
+    assert frozen_fingerprint(model, ["fc7", "classifier"]) == fingerprint
+    model.get_layer("fc6").bias.assign(model.get_layer("fc6").bias + 1e-6)                   # frozen: seen
+    assert frozen_fingerprint(model, ["fc7", "classifier"]) != fingerprint
 
 
 def test_run_logger_layout(tmp_path):

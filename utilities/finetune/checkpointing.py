@@ -1,20 +1,25 @@
 """Per-epoch checkpoints of a training run, and finding the run that `--resume` continues.
 
-A checkpoint holds the model, the optimizer, the global step, the number of finished epochs
-and the dropout seed states, so a resumed run continues with the same TensorBoard steps and
-the same random streams. TensorFlow writes the data files first and then replaces the small
+A checkpoint holds what training changes: the trained layers, the optimizer, the global step,
+the number of finished epochs and the dropout seed states, so a resumed run continues with
+the same TensorBoard steps and the same random streams. The frozen layers are not saved
+again every epoch (most of the network: 44 of AlexNet's 61 M parameters with remove-fc 1);
+a resumed run rebuilds them from the same `--weights`, and `frozen_fingerprint`, recorded in
+`run.json`, makes sure they are the same. TensorFlow writes the data files first and then replaces the small
 `checkpoint` index file atomically, so a kill during a save leaves the previous checkpoint
 in charge: at most the current epoch is lost. `run.json` beside the checkpoints remembers
 where the run logs to and the per-epoch history for the end-of-run report.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from utilities.common.atomic import write_text_atomic
@@ -34,14 +39,14 @@ class TrainingCheckpoint:
     throw-away directory of their own (`chief=False`, `worker` names it).
     """
 
-    def __init__(self, directory: str | Path, *, model, optimizer, seed_states: Sequence = (),
+    def __init__(self, directory: str | Path, *, trained: Mapping[str, Any], optimizer, seed_states: Sequence = (),
                  max_to_keep: int = 2, chief: bool = True, worker: str = "worker"):
         self.directory = Path(directory)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         extra = {f"seed_state_{i}": state for i, state in enumerate(seed_states)}
-        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=self.step,
-                                              epoch=self.epoch, **extra)
+        self.checkpoint = tf.train.Checkpoint(trained_layers=dict(trained), optimizer=optimizer,
+                                              step=self.step, epoch=self.epoch, **extra)
         self.chief = chief
         write_dir = self.directory if chief else self.directory.parent / f".{self.directory.name}.{worker}"
         self._write_dir = write_dir
@@ -62,7 +67,8 @@ class TrainingCheckpoint:
             reason = str(exc).strip().splitlines()[0][:300]
             raise CheckpointError(
                 f"checkpoint {path} does not fit this model ({reason}); resume with the same "
-                "--model, --remove-fc and --train-layers as the original run") from None
+                "--model, --remove-fc and --train-layers as the original run (checkpoints of "
+                "versions that saved the whole model cannot be resumed: start a new run)") from None
         return path
 
     def save(self) -> str:
@@ -70,6 +76,22 @@ class TrainingCheckpoint:
         if not self.chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
         return path
+
+
+def frozen_fingerprint(model, trained: Sequence[str]) -> str:
+    """sha256 of every weight outside the trained layers (names and values, in model order).
+
+    Identifies the base a run fine-tunes, whatever file it came from, so `--resume` can refuse
+    a different one instead of silently training on other frozen layers.
+    """
+    digest = hashlib.sha256()
+    for layer in model.layers:
+        if layer.name in trained:
+            continue
+        for variable in layer.weights:
+            digest.update(variable.path.encode())
+            digest.update(np.ascontiguousarray(variable.numpy()).tobytes())
+    return digest.hexdigest()
 
 
 def read_run_info(directory: str | Path) -> dict[str, Any]:

@@ -19,7 +19,14 @@ import tensorflow as tf
 import models
 from utilities.common.atomic import atomic_path
 from utilities.finetune import distribute
-from utilities.finetune.checkpointing import TrainingCheckpoint, find_latest_run, read_run_info, write_run_info
+from utilities.finetune.checkpointing import (
+    CheckpointError,
+    TrainingCheckpoint,
+    find_latest_run,
+    frozen_fingerprint,
+    read_run_info,
+    write_run_info,
+)
 from utilities.finetune.feature_cache import (
     FeatureSplit,
     available_memory_bytes,
@@ -249,11 +256,17 @@ class Experiment:
             model, layers, optimizer = self._build()
         seed_states = [layer.seed_generator.state.value for layer in model.layers
                        if getattr(layer, "seed_generator", None) is not None]
-        checkpoint = TrainingCheckpoint(self.checkpoint_dir, model=model, optimizer=optimizer,
-                                        seed_states=seed_states, max_to_keep=c.keep_checkpoints,
+        checkpoint = TrainingCheckpoint(self.checkpoint_dir, trained={name: model.get_layer(name) for name in layers},
+                                        optimizer=optimizer, seed_states=seed_states, max_to_keep=c.keep_checkpoints,
                                         chief=self.chief, worker=distribute.worker_id(self.strategy) or "worker")
+        fingerprint = frozen_fingerprint(model, layers)
         history = []
         if c.resume:
+            if self.previous.get("frozen_fingerprint") != fingerprint:
+                raise CheckpointError(
+                    f"run {self.run_name} fine-tuned other frozen weights than --weights {c.weights} gives "
+                    f"(it started from --weights {self.previous.get('config', {}).get('weights', '?')}); "
+                    "resume with the same --weights, --model and --lrn-order")
             path = checkpoint.restore_latest()
             optimizer.learning_rate.assign(c.learning_rate)  # the command line wins over the checkpoint
             done = int(checkpoint.epoch.numpy())
@@ -266,7 +279,7 @@ class Experiment:
                             strategy=self.strategy)
         logger = RunLogger(self.run_dir, class_names(c.num_classes), enabled=self.chief)
         info = {"run_name": self.run_name, "run_dir": str(self.run_dir), "config": c.to_json(),
-                "train_layers": layers, "history": history}
+                "train_layers": layers, "history": history, "frozen_fingerprint": fingerprint}
 
         def save(record) -> None:
             self.echo(f"epoch {record.epoch}/{c.epochs} (step {record.step}): train loss {record.train_loss:.4f} "
