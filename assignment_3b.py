@@ -90,6 +90,10 @@ def method_options(args: argparse.Namespace) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    classes = args.num_classes or 1000
+    if args.top_k > classes and not args.evaluate:
+        print(f"error: --top-k {args.top_k} is more than the model's {classes} classes", file=sys.stderr)
+        return 2
     if args.remove_fc and not args.num_classes:
         print("error: --remove-fc 1 or 2 needs --num-classes (the fine-tuned model's classes)",
               file=sys.stderr)
@@ -99,10 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     import_tensorflow_quietly()
     import models
     from utilities.explain.base import ExplainSetupError
-    from utilities.explain.folder import explain_folder, plan_folder
+    from utilities.explain.folder import explain_folder, plan_folder, prepare_output_dir
 
     try:
         plan = plan_folder(args.folder, args.methods)  # fail fast, before building a 138M-parameter network
+        prepare_output_dir(Path(args.output_dir) / "evaluation" if args.evaluate else args.output_dir)
         spec = models.get_spec(args.model)
         if args.weights == "random":
             print("note: --weights random: untrained network, predictions are meaningless")

@@ -206,10 +206,13 @@ def test_mixed_bfloat16_run(image_set, tmp_path, alexnet_npy, capsys):  # noqa: 
 @pytest.mark.slow
 def test_non_finite_loss_exits_with_advice(image_set, tmp_path, alexnet_npy, capsys):  # noqa: F811
     code = assignment_3a.main(cli_args(image_set, tmp_path, alexnet_npy, "--remove-fc", "2", "--epochs", "2",
-                                       "--learning-rate", "1e30"))
+                                       "--learning-rate", "1e30", "--run-name", "nan"))
     err = capsys.readouterr().err
     assert code == assignment_3a.EXIT_NONFINITE
     assert "lower --learning-rate" in err and "Traceback" not in err
+    # nothing unhealthy was saved, and run.json is strict JSON
+    assert tf.train.latest_checkpoint(str(tmp_path / "ckpt" / "nan")) is None
+    json.loads((tmp_path / "ckpt" / "nan" / "run.json").read_text(), parse_constant=lambda c: pytest.fail(c))
 
 
 def test_resume_refuses_other_frozen_weights(image_set, tmp_path, alexnet_npy, capsys):  # noqa: F811

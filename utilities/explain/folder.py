@@ -88,6 +88,20 @@ def plan_folder(folder: str | os.PathLike, methods: str | Sequence[str] = DEFAUL
     return FolderPlan(images, others, methods)
 
 
+def prepare_output_dir(output_dir: str | os.PathLike) -> Path:
+    """Create `output_dir` (and parents) before any work; ExplainSetupError when it cannot hold files."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ExplainSetupError(f"--output-dir {output_dir} is a file, not a folder; choose another path")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExplainSetupError(f"cannot create --output-dir {output_dir}: {exc.strerror or exc}") from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise ExplainSetupError(f"--output-dir {output_dir} is not writable; choose another folder")
+    return output_dir
+
+
 def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *, preprocess: Callable,
                    input_size: int, layer: str | None = None, methods: Sequence[str] = DEFAULT_METHODS,
                    top_k: int = 3, output_dir: str | os.PathLike = "results", save_arrays: bool = False,
@@ -102,16 +116,17 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
     plan = folder if isinstance(folder, FolderPlan) else plan_folder(folder, methods)
     images, methods = plan.images, plan.methods
     report = FolderReport(ignored=[p.name for p in plan.ignored])  # e.g. LICENSES.md: not images
-    num_classes = int(model.output.shape[-1])
+    num_classes = int(model.outputs[0].shape[-1])
+    if not 1 <= top_k <= num_classes:
+        raise ExplainSetupError(f"--top-k {top_k} must be between 1 and the model's {num_classes} classes")
     names = list(names) if names is not None else _default_names(num_classes)
-    top_k = max(1, min(top_k, num_classes))
+    output_dir = prepare_output_dir(output_dir)
     try:
         explainers = build_explainers(model, methods, unit_rgb_preprocess(preprocess), layer, batch_size,
                                       method_options)
     except ValueError as exc:  # unknown layer, layer without spatial maps, ...
         raise ExplainSetupError(str(exc)) from None
     engine = SharedPass(explainers, top_k, batch_size)
-    output_dir = Path(output_dir)
     stems = output_stems(images)
     with tqdm(total=len(images), unit="img", desc="explaining", disable=not progress) as bar, \
             _BackgroundWriter(limit=2 * batch_size) as writer:

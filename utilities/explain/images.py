@@ -15,6 +15,7 @@ with OpenCV so every common case of a real photo folder gives a picture or a one
 """
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,13 +48,18 @@ class LoadedImage:
 
 
 def list_images(folder: str | Path) -> tuple[list[Path], list[Path]]:
-    """(image files by extension, other files) in `folder`, sorted, hidden files skipped."""
+    """(image files by extension, other files) in `folder`, sorted, hidden files skipped.
+
+    A broken symbolic link with an image extension counts as an image: reading it then fails
+    with a reason, instead of the file vanishing without a word.
+    """
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"folder not found: {folder}")
     if not folder.is_dir():
         raise NotADirectoryError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(p for p in folder.iterdir()
+                   if (p.is_file() or (p.is_symlink() and not p.exists())) and not p.name.startswith("."))
     images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
     return images, [p for p in files if p not in images]
 
@@ -69,6 +75,8 @@ def read_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, min_side: int 
 
 def _read(path: Path, max_pixels: int, min_side: int, max_side: int | None):
     """(float RGB image, (height, width) as decoded, before any reduction)."""
+    if path.is_symlink() and not path.exists():
+        raise ImageReadError(f"broken symbolic link (points to {os.readlink(path)}, which does not exist)")
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -22,6 +22,7 @@ from utilities.common.figures import save_figure
 HEATMAP_COLORMAP = "jet"
 SALIENCY_COLORMAP = "hot"
 SUMMARY_ROWS_PER_PAGE = 20
+MAX_FIGURE_CLASSES = 10   # class-map rows drawn per image; all k are in predictions.csv and the .npz
 PANEL_PIXELS = 320   # an overlay panel is 2.4 in at 100 dpi: drawn from an original this large
 
 
@@ -104,9 +105,10 @@ def explanation_figure(content: FigureContent) -> Figure:
     """Rows = ranked classes. Row 1: input, input-attribution maps (top-1), class maps.
 
     Each class-map method takes two columns: the heatmap over the network input and the
-    overlay on the original picture, titled with the class and its probability.
+    overlay on the original picture, titled with the class and its probability. At most
+    MAX_FIGURE_CLASSES classes are drawn (the title says so when there are more).
     """
-    k = max(1, len(content.predictions))
+    k = max(1, min(len(content.predictions), MAX_FIGURE_CLASSES))
     rows = k if content.class_maps else 1
     lead = 1 + len(content.input_maps)
     text_column = rows == 1 and k > 1          # no room under the input: list classes aside
@@ -119,7 +121,7 @@ def explanation_figure(content: FigureContent) -> Figure:
     if k > 1:
         ax = axes[0, -1] if text_column else axes[1, 0]
         ax.text(0.0, 1.0, f"top-{k}\n" + "\n".join(
-            f"{r + 1}. {p.name}\n    p={p.probability:.3f}" for r, p in enumerate(content.predictions)),
+            f"{r + 1}. {p.name}\n    p={p.probability:.3f}" for r, p in enumerate(content.predictions[:k])),
             va="top", fontsize=8, family="monospace", transform=ax.transAxes)
     top1 = content.predictions[0].label() if content.predictions else ""
     for col, (title, map01) in enumerate(content.input_maps.items(), start=1):
@@ -131,7 +133,10 @@ def explanation_figure(content: FigureContent) -> Figure:
             _show(axes[rank, lead + 2 * m + 1],
                   overlay_on_original(original, crop_box, maps[rank]),
                   f"{title} #{rank + 1} overlay")
-    fig.suptitle(content.title, fontsize=10, y=1 - 0.06 / fig.get_size_inches()[1], va="top")
+    more = len(content.predictions) - k
+    title = content.title if more <= 0 else (f"{content.title}   (top {k} of {len(content.predictions)} drawn; "
+                                             "all in predictions.csv)")
+    fig.suptitle(title, fontsize=10, y=1 - 0.06 / fig.get_size_inches()[1], va="top")
     return fig
 
 

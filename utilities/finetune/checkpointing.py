@@ -72,10 +72,33 @@ class TrainingCheckpoint:
         return path
 
     def save(self) -> str:
-        path = self.manager.save(checkpoint_number=int(self.epoch.numpy()))
+        """Write the checkpoint of the finished epoch; CheckpointError (temporary files removed,
+        the previous checkpoint still in charge) when the disk is full or unwritable."""
+        number = int(self.epoch.numpy())
+        try:
+            path = self.manager.save(checkpoint_number=number)
+        except (OSError, tf.errors.OpError) as exc:
+            for partial in self._write_dir.glob(f"ckpt-{number}_temp*"):
+                if partial.is_dir():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+            free = shutil.disk_usage(self._write_dir).free if self._write_dir.exists() else 0
+            previous = self.latest
+            reason = (getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc)).splitlines()[0]
+            raise CheckpointError(
+                f"cannot write the checkpoint of epoch {number} to {self._write_dir} ({reason[:200]}): it needs "
+                f"about {self.size_bytes() / 1e6:.0f} MB, {free / 1e6:.0f} MB are free; free some space and "
+                + (f"continue with --resume from {Path(previous).name}, still in charge" if previous
+                   else "start again")) from None
         if not self.chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
         return path
+
+    def size_bytes(self) -> int:
+        """About what one checkpoint holds: the trained layers' bytes."""
+        return sum(np.asarray(w.numpy()).nbytes for layer in self.checkpoint.trained_layers.values()
+                   for w in layer.weights)
 
 
 def frozen_fingerprint(model, trained: Sequence[str]) -> str:
@@ -105,7 +128,19 @@ def read_run_info(directory: str | Path) -> dict[str, Any]:
 
 
 def write_run_info(directory: str | Path, info: dict[str, Any]) -> None:
-    write_text_atomic(Path(directory) / RUN_INFO, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    """run.json, strict JSON: a non-finite number is written as null (JSON has no NaN)."""
+    text = json.dumps(_finite(info), indent=2, sort_keys=True, allow_nan=False)
+    write_text_atomic(Path(directory) / RUN_INFO, text + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def find_latest_run(checkpoint_root: str | Path, prefix: str) -> Path | None:

@@ -36,7 +36,7 @@ from utilities.finetune.feature_cache import (
 )
 from utilities.finetune.report import format_report
 from utilities.finetune.tb_logging import RunLogger
-from utilities.finetune.training import StepRunner, fit
+from utilities.finetune.training import NoTrainingDataError, StepRunner, fit
 from utilities.finetune.training_data import CachedData, ImageData, read_labelled_list
 from utilities.wikiart import dataset
 from utilities.wikiart.styles import class_names
@@ -301,6 +301,10 @@ class Experiment:
             fit(runner, data, epochs=c.epochs, display_step=c.display_step, step=checkpoint.step,
                 epoch=checkpoint.epoch, observer=logger, on_epoch_end=save,
                 progress=_tqdm(c.progress and self.chief))
+        except NoTrainingDataError:
+            raise ExperimentError(
+                f"no readable training image in {c.train_list}: all {len(train)} listed images were skipped as "
+                f"unreadable (list them: python -m utilities.wikiart.dataset {c.train_list})") from None
         finally:
             logger.close()
         notes = [f"Trained layers: {', '.join(layers)}" + (f" (cached {split.boundary} output)" if split else "")]

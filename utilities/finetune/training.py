@@ -26,16 +26,24 @@ SUM = tf.distribute.ReduceOp.SUM
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite: training stops instead of writing garbage."""
+    """The loss or the weights became NaN or infinite: training stops instead of saving garbage.
 
-    def __init__(self, step: int, epoch: int, loss: float, learning_rate: float):
-        self.step, self.epoch, self.loss = step, epoch, loss
-        restart = (f"--resume continues from the checkpoint of epoch {epoch}" if epoch
-                   else "start again")
+    Epochs are only checkpointed when their weights and validation loss are finite, so the
+    checkpoint the advice names (the last finished epoch) is a healthy one.
+    """
+
+    def __init__(self, step: int, epoch: int, problem: str, learning_rate: float):
+        self.step, self.epoch = step, epoch
+        restart = (f"--resume continues from the checkpoint of epoch {epoch}, which is finite" if epoch
+                   else "no epoch was saved: start again without --resume")
         super().__init__(
-            f"loss is {loss} at step {step} (epoch {epoch + 1}); training stopped, nothing of this "
+            f"{problem} at step {step} (epoch {epoch + 1}); training stopped, nothing of this "
             f"epoch was saved. The learning rate is probably too high: lower --learning-rate (now "
             f"{learning_rate:g}, e.g. {learning_rate / 10:g}); {restart}")
+
+
+class NoTrainingDataError(RuntimeError):
+    """An epoch had no readable training example: nothing was trained, nothing is saved."""
 
 
 @dataclass
@@ -143,6 +151,10 @@ class StepRunner:
         return Evaluation(loss=loss_sum / max(count, 1.0), accuracy=correct / max(count, 1.0),
                           confusion=confusion.astype(np.int64), examples=int(count))
 
+    def weights_finite(self) -> bool:
+        """Whether every trained variable holds only finite values (checked before each save)."""
+        return all(bool(np.isfinite(keras.ops.convert_to_numpy(v)).all()) for v in self.variables)
+
     def tracing_counts(self) -> dict[str, int]:
         """How often each step was traced (1 each: histograms never force a retrace)."""
         return {kind: f.experimental_get_tracing_count() for kind, f in self._compiled.items()}
@@ -225,7 +237,7 @@ def fit(runner: StepRunner, data: EpochData, *, epochs: int, display_step: int,
             result = runner.train_step(batch, spec, with_gradients=display)
             loss = float(result.loss)
             if not math.isfinite(loss):
-                raise NonFiniteLossError(global_step, current, loss, learning_rate)
+                raise NonFiniteLossError(global_step, current, f"loss is {loss}", learning_rate)
             accuracy = float(result.accuracy)
             if display:
                 observer.train_step(global_step, loss=loss, accuracy=accuracy, learning_rate=learning_rate,
@@ -238,8 +250,15 @@ def fit(runner: StepRunner, data: EpochData, *, epochs: int, display_step: int,
             loss_sum += loss
             accuracy_sum += accuracy
         seconds = time.perf_counter() - started
+        if batches == 0:
+            raise NoTrainingDataError(f"epoch {current + 1} had no readable training image: every listed "
+                                      "image was skipped as unreadable")
         evaluation = runner.evaluate(data.validation_batches())
         global_step = int(step.numpy())
+        if not runner.weights_finite():
+            raise NonFiniteLossError(global_step, current, "the trained weights are not finite", learning_rate)
+        if not math.isfinite(evaluation.loss):
+            raise NonFiniteLossError(global_step, current, f"validation loss is {evaluation.loss}", learning_rate)
         observer.speed(max(global_step - 1, 0), images / max(seconds, 1e-9))
         observer.validation_epoch(global_step, loss=evaluation.loss, accuracy=evaluation.accuracy,
                                   confusion=evaluation.confusion, epoch=current + 1)
