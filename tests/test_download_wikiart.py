@@ -5,6 +5,7 @@ import collections
 import csv
 import gzip
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -284,3 +285,24 @@ def test_unreachable_hosts_stop_early(tmp_path):
     with pytest.raises(dw.NetworkDownError, match="first 3 images all failed"):
         dw.download_paintings(paintings, tmp_path, workers=1, retries=0, give_up_after=3,
                               progress=False)
+
+
+def test_the_command_prints_no_tensorflow_start_up_lines(tmp_path):
+    """The decode check imports TensorFlow; its CUDA probe must not reach the terminal."""
+    import cv2
+
+    from tests.loopback_server import Route, serve
+
+    ok, png = cv2.imencode(".png", np.full((20, 20, 3), 128, np.uint8))
+    csv_path = tmp_path / "one.csv"
+    csv_path.write_text("image_id,page_url,image_url,label,_split\n"
+                        "a-b_c,http://p,http://uploads1.wikiart.org/images/x.png,0,train\n")
+    with serve({"/x.png": Route(png.tobytes())}) as (base, hits):
+        result = subprocess.run(
+            [sys.executable, "utilities/download_wikiart.py", "--csv", str(csv_path), "--out-dir",
+             str(tmp_path / "data"), "--limit", "0", "--no-progress", "--url-rewrite",
+             r"^http://uploads\d+\.wikiart\.org/images/", f"{base}/"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert result.returncode == 0 and hits["/x.png"] == 1, result.stderr
+    assert "Wrote" in result.stdout
+    assert not any(word in result.stderr for word in ("cuInit", "cuda", "I0000", "E0000")), result.stderr

@@ -433,6 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CsvError, ValueError) as exc:
         parser.error(str(exc))
     out_dir = args.out_dir
+    from utilities.common.quiet_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # the decode check uses TensorFlow: no CUDA-probe lines on the terminal
     print(f"Fetching {len(paintings)} WikiArt images into {out_dir / 'images'} "
           f"with {min(args.workers, len(paintings))} workers", flush=True)
     try:
