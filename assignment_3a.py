@@ -109,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteLossError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NONFINITE
+    except distribute.PEER_FAILURES as exc:
+        print(f"error: {distribute.peer_failure_message(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         hint = (f" with: python assignment_3a.py ... --resume --run-name {experiment.run_name}"
                 if experiment else "")

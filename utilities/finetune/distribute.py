@@ -87,3 +87,18 @@ def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
 def describe(strategy: tf.distribute.Strategy) -> str:
     """One line for the log: strategy class and replica count."""
     return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
+
+
+PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
+"""What a collective operation raises when another worker of a multi-worker run is gone."""
+
+
+def peer_failure_message(error: tf.errors.OpError) -> str:
+    """One line for a worker that lost its peers (the collective op's message is pages long)."""
+    detail = " ".join(str(getattr(error, "message", error)).split())
+    unhealthy = detail.split("The following tasks are unhealthy (stopped sending heartbeats):")
+    who = unhealthy[1].split("The tasks")[0].strip() if len(unhealthy) > 1 else ""
+    return (f"another worker of the run stopped{f' ({who})' if who else ''}: training cannot go on; "
+            "restart every worker with the same command plus --resume (finished epochs are checkpointed "
+            f"by the chief) [{type(error).__name__}]")
+
