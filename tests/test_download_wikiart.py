@@ -23,6 +23,7 @@ from utilities.wikiart.styles import STYLE_NAMES, class_names, style_name
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_CSV = ROOT / "utilities" / "wikiart" / "wikiart.csv.gz"
 SLOW_RESPONSE_S = 3.0
+HANG_S = 20.0  # longer than the Ctrl-C test waits
 CLIENT_TIMEOUT_S = 1.0  # generous: the CI machine may be busy
 
 
@@ -52,6 +53,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = cv2.imencode(".png", np.full((20, 30), 200, np.uint8))[1].tobytes()
         if mode == "slow":
             time.sleep(SLOW_RESPONSE_S)
+        if mode == "hang":
+            time.sleep(HANG_S)
         if mode == "truncated":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
@@ -306,3 +309,33 @@ def test_the_command_prints_no_tensorflow_start_up_lines(tmp_path):
     assert result.returncode == 0 and hits["/x.png"] == 1, result.stderr
     assert "Wrote" in result.stdout
     assert not any(word in result.stderr for word in ("cuInit", "cuda", "I0000", "E0000")), result.stderr
+
+
+def test_ctrl_c_stops_within_seconds(tmp_path, server):
+    """Downloads blocked in a slow server must not keep the command alive after Ctrl-C."""
+    import signal
+
+    csv_path = tmp_path / "hang.csv"
+    rows = [f"a-b_{i},http://p,http://uploads1.wikiart.org/images/hang/{i}.jpg,0,train" for i in range(4)]
+    csv_path.write_text("image_id,page_url,image_url,label,_split\n" + "\n".join(rows) + "\n")
+    port = server.server_address[1]
+    process = subprocess.Popen(
+        [sys.executable, "utilities/download_wikiart.py", "--csv", str(csv_path), "--out-dir", str(tmp_path / "data"),
+         "--limit", "0", "--workers", "4", "--timeout", "60", "--no-progress", "--url-rewrite",
+         r"^http://uploads\d+\.wikiart\.org/images/", f"http://127.0.0.1:{port}/"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline().startswith("Fetching 4 WikiArt images")
+        deadline = time.monotonic() + 30
+        while sum(server.requests.values()) < 4 and time.monotonic() < deadline:   # all four in flight
+            time.sleep(0.05)
+        started = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=15)
+        elapsed = time.monotonic() - started
+    finally:
+        process.kill()
+    assert process.returncode == 130 and "Interrupted" in err, err[-2000:]
+    assert elapsed < 5, f"took {elapsed:.1f} s to stop"
+    assert not list((tmp_path / "data" / "images").glob("*.jpg"))      # nothing half-written under a final name
+

@@ -320,6 +320,7 @@ def download_paintings(
             raise KeyboardInterrupt  # the main thread was interrupted: give up quietly
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers)
+    interrupted = False
     try:
         futures = {
             pool.submit(fetch_painting, p, images_dir, timeout=timeout, retries=retries,
@@ -339,9 +340,12 @@ def download_paintings(
                         f"the first {failed} images all failed ({outcome.reason}: "
                         f"{outcome.detail}); the image hosts look unreachable. Check the "
                         "network or a proxy, or use --url-rewrite to point at a mirror")
+    except KeyboardInterrupt:
+        interrupted = True   # do not wait for downloads in flight (up to --timeout): they write
+        raise                # only temporary names, removed by the next run
     finally:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
     return [o for o in outcomes if o is not None]
 
 
@@ -467,5 +471,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def cli() -> None:
+    """Run `main` as a command. After Ctrl-C the process ends at once: threads still blocked in a
+    download (which only ever writes a temporary name) are abandoned, not waited for."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()
