@@ -20,7 +20,7 @@ import tensorflow as tf
 import assignment_3a
 import assignment_3b
 import models
-from tests.fixtures_training import build_tiny_model
+from tests.fixtures_training import build_tiny_model, image_set  # noqa: F401
 from tests.test_training import ArrayData, counters, separable_arrays
 from tests.tiny_imagenet import write_photo
 from utilities.common.atomic import write_text_atomic
@@ -194,3 +194,26 @@ def test_broken_links_are_reported_not_dropped(tiny_cli, tmp_path, capsys):
     only_link.mkdir()
     (only_link / "gone.jpg").symlink_to(tmp_path / "missing.jpg")
     assert assignment_3b.main([str(only_link), "--output-dir", str(tmp_path / "out2"), "--no-progress"]) == 1
+
+
+def test_3a_reports_a_truncated_jpeg_once_without_libjpeg_noise(image_set, tmp_path, alexnet_npy):  # noqa: F811
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    images = Path(image_set.train_list).parent / "images"
+    good = sorted(images.glob("train_*.jpg"))[:4]
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good[0].read_bytes()[: good[0].stat().st_size * 2 // 3])
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p} {i % 3}\n" for i, p in enumerate(good)) + f"{truncated} 1\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_VERBOSE")}
+    result = subprocess.run(
+        [sys.executable, "assignment_3a.py", "--weights", str(alexnet_npy), "--train-list", str(listing),
+         "--val-list", str(listing), "--num-classes", "3", "--batch-size", "4", "--epochs", "1", "--no-progress",
+         "--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ckpt")],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Skipped unreadable images: 1 training, 1 validation" in result.stdout
+    assert "Premature end of JPEG data" not in result.stderr, result.stderr[-2000:]
+
