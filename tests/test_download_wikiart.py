@@ -323,7 +323,10 @@ def test_ctrl_c_stops_within_seconds(tmp_path, server):
         [sys.executable, "utilities/download_wikiart.py", "--csv", str(csv_path), "--out-dir", str(tmp_path / "data"),
          "--limit", "0", "--workers", "4", "--timeout", "60", "--no-progress", "--url-rewrite",
          r"^http://uploads\d+\.wikiart\.org/images/", f"http://127.0.0.1:{port}/"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell runs background jobs (CI, nohup ... &) with SIGINT ignored, and children inherit
+        # that; a user's terminal does not: give the command the default Ctrl-C behaviour
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout.readline().startswith("Fetching 4 WikiArt images")
         deadline = time.monotonic() + 30
