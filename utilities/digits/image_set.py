@@ -1,0 +1,45 @@
+"""One entry point for the 28x28 image sets, whatever their source."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DATASETS = ("mnist", "fashion_mnist", "digits")
+
+
+class DatasetUnavailable(RuntimeError):
+    """An image set cannot be read or downloaded; the message says where to put the files."""
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Train/test images (float32 in [0, 1], N x 28 x 28 x 1), integer labels and class names."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: Sequence[str]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def as_unit_images(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1], the handouts' `/ 255`."""
+    return (np.asarray(images, np.float32) / 255.0)[..., None]
+
+
+def load_image_set(name: str, **kwargs) -> ImageSet:
+    """The image set `name` (one of DATASETS); keyword arguments go to its loader."""
+    if name == "digits":
+        from utilities.digits.sklearn_digits import load_sklearn_digits
+        return load_sklearn_digits(**kwargs)
+    if name in ("mnist", "fashion_mnist"):
+        from utilities.digits.keras_files import load_keras_set
+        return load_keras_set(name, **kwargs)
+    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
