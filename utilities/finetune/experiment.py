@@ -135,6 +135,7 @@ class Experiment:
                 raise ExperimentError(f"{path} not found ({flag}): download the dataset first with "
                                       f"`{DOWNLOADER}`, or point {flag} to a \"path label\" list")
         self.run_name, self.checkpoint_dir, self.run_dir, self.previous = self._resolve_run()
+        self.cache_note = ""
 
     def _check_flags(self) -> None:
         c = self.config
@@ -222,6 +223,7 @@ class Experiment:
         progress = _tqdm(c.progress and self.chief)
         self.echo(f"Caching the frozen layers' output ({split.boundary}, {split.feature_shape}) "
                   "for both flip states: later epochs skip them")
+        started = time.perf_counter()
         train_features, train_valid = compute_features(
             split.trunk, images.indexed_batches("train"), len(train), strategy=self.strategy,
             flips=(False, True), progress=lambda it: progress(it, desc="caching train", unit="batch", leave=False,
@@ -230,6 +232,11 @@ class Experiment:
             split.trunk, images.indexed_batches("validation"), len(val), strategy=self.strategy,
             flips=(False,), progress=lambda it: progress(it, desc="caching validation", unit="batch", leave=False,
                                                          total=math.ceil(len(val) / c.batch_size)))
+        seconds = time.perf_counter() - started
+        self.cache_note = (f"Feature cache: {len(train)} training images x 2 flips + {len(val)} validation images "
+                           f"in {seconds:.1f} s ({(len(train) + len(val)) / max(seconds, 1e-9):.1f} images/s, "
+                           "decoding included)")
+        self.echo(self.cache_note)
         cached = CachedData(train_features, train_valid, train.labels, val_features, val_valid, val.labels,
                             c.batch_size, c.seed, c.flip)
         return cached, split.head
@@ -308,6 +315,8 @@ class Experiment:
         finally:
             logger.close()
         notes = [f"Trained layers: {', '.join(layers)}" + (f" (cached {split.boundary} output)" if split else "")]
+        if split is not None:
+            notes.append(self.cache_note)
         if self.chief and history:
             final = export_weights(model, self.checkpoint_dir / "final.weights.h5")
             notes.append(f"Fine-tuned weights: {final}  (explain them: python assignment_3b.py my_images "

@@ -101,8 +101,10 @@ def compute_features(trunk: keras.Model, batches: tf.data.Dataset, num_examples:
 
     @tf.function
     def features_of(images):
-        views = [tf.reverse(images, axis=[2]) if flip else images for flip in flips]
-        return tf.stack([trunk(view, training=False) for view in views], axis=1)
+        # Every flip state in one call of twice the batch: one pass through the trunk's kernels.
+        views = tf.concat([tf.reverse(images, axis=[2]) if flip else images for flip in flips], axis=0)
+        features = trunk(views, training=False)
+        return tf.stack(tf.split(features, len(flips), axis=0), axis=1)
 
     dtype = tf.as_dtype(trunk.output.dtype).as_numpy_dtype
     out = np.zeros((num_examples, len(flips), *[int(d) for d in trunk.output.shape[1:]]), dtype=dtype)
