@@ -1,0 +1,11 @@
+"""DCGAN and conditional DCGAN on 28x28 digits (RDFIA practical 3-d), with a judge for sample quality.
+
+`utilities.gan.experiment.run_gan(GanConfig(...))` trains or resumes one run (`gan.py` is its
+command line); the losses are in `losses.py`, the compiled two-tape step in `trainer.py`, the
+quality numbers (a cached digit classifier's accuracy on requested digits, and the entropy of
+its class histogram) in `judge.py` and `quality.py`. This package's top level imports no
+TensorFlow, so `gan.py --help` stays fast.
+"""
+from utilities.gan.config import DEFAULT_EPOCHS, GAN_DATASETS, MODELS, GanConfig, UsageError
+
+__all__ = ["DEFAULT_EPOCHS", "GAN_DATASETS", "MODELS", "GanConfig", "UsageError"]
