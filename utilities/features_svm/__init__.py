@@ -1,0 +1,9 @@
+"""Transfer learning by feature extraction (RDFIA 3-a): frozen-network features + linear classifiers.
+
+`experiment.run(Config(...))` is what `features_svm.py` calls. The pieces, one per module:
+`scene15` (15 Scene download, verification, 100-per-class split), `sources` (which lists),
+`layers` (layer names / the handout's negative indices -> a model stopping there), `extract`
+(tf.data batches -> L2-normalised descriptors), `cache` (content-keyed .npz files), `classifiers`
+(LinearSVC, LogisticRegression, a Keras dense head; C by cross-validation), `report` (tables,
+figures), `model_facts` (parameter counts, conv1 activation maps).
+"""

@@ -1,0 +1,108 @@
+"""The classifiers trained on cached features: the handout's linear SVM and its two alternatives.
+
+- `linear-svm`: `sklearn.svm.LinearSVC(C)`, one-vs-rest, squared hinge loss (the handout).
+- `logreg`: `sklearn.linear_model.LogisticRegression(C)`, multinomial, lbfgs.
+- `finetune-head`: the handout's last step, "replace the SVM by a new dense layer": a Keras
+  `Dense(num_classes)` on the features, softmax cross-entropy, Adam, `fit` compiled by Keras.
+  With an L2 penalty of 1/(2 C n) on its kernel it minimises the same objective as `logreg`
+  (mean loss + ||W||^2 / (2 C n)), so C means the same thing for all three; what differs is
+  the loss (hinge vs softmax) and the optimiser (liblinear, lbfgs, mini-batch Adam).
+
+`cross_validate` scores several C by stratified k-fold on the training features (seeded folds),
+as `GridSearchCV` would, but returns every C's score for the sweep table.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.svm import LinearSVC
+
+CLASSIFIERS = ("linear-svm", "logreg", "finetune-head")
+GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+class DenseHead(ClassifierMixin, BaseEstimator):
+    """A new Dense layer trained on fixed features with Keras (scikit-learn estimator API)."""
+
+    def __init__(self, C: float = 1.0, epochs: int = 30, learning_rate: float = 1e-3, batch_size: int = 64,
+                 seed: int = 0):
+        self.C = C
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def fit(self, X, y):
+        import keras
+
+        X = np.asarray(X, np.float32)
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        keras.utils.set_random_seed(self.seed)
+        l2 = 1.0 / (2.0 * self.C * len(X))
+        self.model_ = keras.Sequential([
+            keras.Input((X.shape[1],)),
+            keras.layers.Dense(len(self.classes_), kernel_regularizer=keras.regularizers.L2(l2), name="head",
+                               dtype="float32"),
+        ])
+        self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        self.model_.fit(X, codes, epochs=self.epochs, batch_size=self.batch_size, shuffle=True, verbose=0)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        return self.model_.predict(np.asarray(X, np.float32), batch_size=1024, verbose=0)
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+
+
+def make_classifier(kind: str, C: float = 1.0, *, seed: int = 0, epochs: int = 30, learning_rate: float = 1e-3,
+                    batch_size: int = 64):
+    """An unfitted classifier of `kind` (one of CLASSIFIERS)."""
+    if not C > 0:
+        raise ValueError(f"--C values must be positive, got {C}")
+    if kind == "linear-svm":
+        return LinearSVC(C=C, random_state=seed)
+    if kind == "logreg":
+        return LogisticRegression(C=C, max_iter=2000)
+    if kind == "finetune-head":
+        return DenseHead(C=C, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, seed=seed)
+    raise ValueError(f"--classifier must be one of {', '.join(CLASSIFIERS)}, got {kind!r}")
+
+
+def fit(classifier, X: np.ndarray, y: np.ndarray, notes: list[str] | None = None):
+    """Fit, turning convergence warnings into one note instead of a wall of text."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        classifier.fit(X, y)
+    if notes is not None and any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        notes.append(f"{type(classifier).__name__}(C={classifier.C:g}) stopped at its iteration limit "
+                     "before converging")
+    return classifier
+
+
+def check_folds(folds: int, y: np.ndarray) -> None:
+    smallest = int(np.unique(y, return_counts=True)[1].min()) if len(y) else 0
+    if folds < 2:
+        raise ValueError(f"--cv-folds must be at least 2, got {folds}")
+    if folds > smallest:
+        raise ValueError(f"--cv-folds {folds} is more than the smallest class's {smallest} training images")
+
+
+def cross_validate(kind: str, Cs, X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0,
+                   **options) -> dict[float, float]:
+    """Mean stratified k-fold accuracy on (X, y) for each C (the same seeded folds for every C)."""
+    check_folds(folds, y)
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    scores = {}
+    for C in Cs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            scores[C] = float(np.mean(cross_val_score(make_classifier(kind, C, seed=seed, **options), X, y,
+                                                      cv=splitter)))
+    return scores

@@ -1,0 +1,272 @@
+"""One run: lists -> features per layer (cached) -> classifier per C -> reports under the output folder.
+
+The network is built only when some features are not in the cache (a second run with other C
+values or another classifier never builds it), under the requested precision and seed.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import models
+from models.pretrained import imagenet_weights
+from utilities.common.atomic import write_text_atomic
+from utilities.features_svm import classifiers, report, scene15, sources
+from utilities.features_svm.cache import FeatureCache, cache_key, file_identity, list_identity
+from utilities.features_svm.errors import FeaturesSvmError
+from utilities.features_svm.extract import POOLINGS, FeatureExtractor, Features
+from utilities.features_svm.layers import resolve_tap, tap_model
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "results" / "features_svm"
+PRECISIONS = ("float32", "mixed_bfloat16")
+DEFAULT_LAYER = "relu7"
+
+
+@dataclass
+class Config:
+    """Everything a run depends on (the CLI flags, one to one)."""
+
+    dataset: str = "15scene"
+    train_list: Path | None = None
+    test_list: Path | None = None
+    data_dir: Path = scene15.DEFAULT_DATA_DIR
+    url: str = scene15.URL
+    train_per_class: int = scene15.TRAIN_PER_CLASS
+    model: str = "vgg16"
+    weights: str = "imagenet"
+    layers: Sequence[str] = (DEFAULT_LAYER,)
+    pooling: str = "flatten"
+    image_size: int | None = None
+    C: Sequence[float] = (1.0,)
+    grid: bool = False
+    cv_folds: int = 5
+    classifier: str = "linear-svm"
+    epochs: int = 30
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    precision: str = "float32"
+    seed: int = 0
+    output_dir: Path = DEFAULT_OUTPUT_DIR
+    cache_dir: Path | None = None
+    cache: bool = True
+    summary: bool = False
+    activation_maps: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class RunResult:
+    rows: list[report.SweepRow]
+    results: list[report.LayerResult]
+    report: str
+    network_builds: int
+    notes: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build layers under `name` ("float32" or "mixed_bfloat16"), then restore the global policy."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def check_config(c: Config) -> None:
+    """Cheap checks before any data or network is touched."""
+    problems = [
+        (c.classifier in classifiers.CLASSIFIERS, f"--classifier must be one of {', '.join(classifiers.CLASSIFIERS)}"),
+        (c.pooling in POOLINGS, f"--pooling must be one of {', '.join(POOLINGS)}"),
+        (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
+        (c.model in models.MODEL_NAMES, f"--model must be one of {', '.join(models.MODEL_NAMES)}"),
+        (len(c.layers) > 0, "--layer needs at least one layer"),
+        (len(c.C) > 0 and all(v > 0 for v in c.C), f"--C values must be positive, got {list(c.C)}"),
+        (c.batch_size >= 1, f"--batch-size must be at least 1, got {c.batch_size}"),
+        (c.epochs >= 1, f"--epochs must be at least 1, got {c.epochs}"),
+        (c.cv_folds >= 2, f"--cv-folds must be at least 2, got {c.cv_folds}"),
+        (c.image_size is None or c.image_size >= 8, f"--image-size must be at least 8, got {c.image_size}"),
+    ]
+    for ok, message in problems:
+        if not ok:
+            raise FeaturesSvmError(message)
+    if c.weights not in ("imagenet", "random") and not Path(c.weights).is_file():
+        raise FeaturesSvmError(f"--weights {c.weights}: no such file; pass imagenet, random or a weight file "
+                               "(.npy, .npz, .h5, .weights.h5, .keras)")
+    if c.activation_maps is not None and not Path(c.activation_maps).is_file():
+        raise FeaturesSvmError(f"--activation-maps {c.activation_maps}: no such image file")
+
+
+def weight_source(c: Config) -> tuple[str, dict]:
+    """(what build_model gets, the identity that goes into the cache key)."""
+    if c.weights == "random":
+        return "random", {"random_seed": c.seed}
+    try:
+        path = imagenet_weights(c.model) if c.weights == "imagenet" else Path(c.weights)
+    except models.WeightsError as exc:
+        raise FeaturesSvmError(str(exc)) from None
+    return str(path), file_identity(path)
+
+
+class Network:
+    """The network, built on first use (never when every feature comes from the cache)."""
+
+    def __init__(self, c: Config, weights: str):
+        self.config = c
+        self.weights = weights
+        self.builds = 0
+        self._model = None
+
+    @property
+    def model(self) -> keras.Model:
+        if self._model is None:
+            keras.utils.set_random_seed(self.config.seed)
+            try:
+                with dtype_policy(self.config.precision):
+                    self._model = models.build_model(self.config.model, weights=self.weights)
+            except models.WeightsError as exc:
+                raise FeaturesSvmError(f"--weights: {exc}") from None
+            self.builds += 1
+        return self._model
+
+    def extractor(self, layer: str, image_size: int) -> tuple[FeatureExtractor, dict]:
+        spec = models.get_spec(self.config.model)
+        try:
+            tap = resolve_tap(self.model, layer)
+            with dtype_policy(self.config.precision):
+                features = tap_model(self.model, tap, image_size)
+        except ValueError as exc:
+            raise FeaturesSvmError(str(exc)) from None
+        extractor = FeatureExtractor(features, spec.preprocess, image_size, pooling=self.config.pooling,
+                                     batch_size=self.config.batch_size)
+        return extractor, {"label": tap.label, "description": tap.description, "dim": extractor.dim}
+
+
+def _features_for(c: Config, network: Network, cache: FeatureCache | None, layer: str, image_size: int,
+                  lists: sources.LabelledLists, weights_id: dict, notes: list[str]
+                  ) -> tuple[Features, Features, dict]:
+    parts = {"model": c.model, "weights": weights_id, "layer": layer, "pooling": c.pooling,
+             "image_size": image_size, "precision": c.precision}
+    keys = {split: cache_key({**parts, "images": list_identity(getattr(lists, split))}) for split in ("train", "test")}
+    stem = f"{lists.name}_{c.model}_{layer.replace('-', 'm')}"
+    cached = {split: cache.load(f"{stem}_{split}", keys[split]) for split in keys} if cache else {}
+    if cache and all(cached.values()):
+        return cached["train"][0], cached["test"][0], cached["train"][1]["tap"]
+    extractor, tap = network.extractor(layer, image_size)
+    out = {}
+    for split in ("train", "test"):
+        image_list = getattr(lists, split)
+        start = time.perf_counter()
+        features = extractor.extract(image_list, progress=c.progress, description=f"{tap['label']} {split}")
+        seconds = time.perf_counter() - start
+        skipped = np.flatnonzero(~features.valid)
+        if len(skipped):
+            notes.append(f"{len(skipped)} unreadable {split} image(s) skipped, e.g. {image_list.paths[skipped[0]]}")
+        notes.append(f"{tap['description']}: {split} features of {len(image_list)} images in {seconds:.1f} s")
+        if cache:
+            cache.save(f"{stem}_{split}", keys[split], features, {**parts, "tap": tap, "split": split})
+        out[split] = features
+    return out["train"], out["test"], tap
+
+
+def _classify(c: Config, train: Features, test: Features, tap: dict, num_classes: int, notes: list[str]
+              ) -> tuple[list[report.SweepRow], report.LayerResult]:
+    if len(np.unique(train.y)) < 2:
+        raise FeaturesSvmError("the readable training images cover fewer than two classes")
+    options = {"epochs": c.epochs, "learning_rate": c.learning_rate, "batch_size": 64}
+    Cs = list(dict.fromkeys(float(v) for v in (classifiers.GRID if c.grid and len(c.C) == 1 else c.C)))
+    cv = {}
+    if len(Cs) > 1:
+        try:
+            cv = classifiers.cross_validate(c.classifier, Cs, train.x, train.y, folds=c.cv_folds, seed=c.seed,
+                                            **options)
+        except ValueError as exc:
+            raise FeaturesSvmError(str(exc)) from None
+    rows, predictions = [], {}
+    for C in Cs:
+        model = classifiers.fit(classifiers.make_classifier(c.classifier, C, seed=c.seed, **options),
+                                train.x, train.y, notes)
+        predictions[C] = model.predict(test.x)
+        rows.append(report.SweepRow(tap["label"], tap["description"], tap["dim"], c.classifier, C, cv.get(C),
+                                    float(np.mean(model.predict(train.x) == train.y)),
+                                    float(np.mean(predictions[C] == test.y))))
+    chosen = max(Cs, key=lambda C: cv[C]) if cv else Cs[0]
+    for row in rows:
+        row.chosen = row.C == chosen
+    confusion = report.confusion_matrix(test.y, predictions[chosen], num_classes)
+    accuracy = next(r.test_accuracy for r in rows if r.chosen)
+    return rows, report.LayerResult(tap["label"], tap["description"], chosen, accuracy, confusion)
+
+
+def run(c: Config) -> RunResult:
+    """Run the whole experiment of `c` and write its outputs."""
+    check_config(c)
+    output = Path(c.output_dir)
+    notes: list[str] = []
+    lists = sources.load_lists(c.dataset, train_list=c.train_list, test_list=c.test_list, data_dir=c.data_dir,
+                               url=c.url, train_per_class=c.train_per_class, seed=c.seed, progress=c.progress)
+    spec = models.get_spec(c.model)
+    image_size = c.image_size or spec.input_size
+    weights, weights_id = weight_source(c)
+    if c.weights == "random":
+        notes.append("--weights random: an untrained network, features carry no ImageNet knowledge")
+    network = Network(c, weights)
+    cache = FeatureCache(c.cache_dir or output / "cache") if c.cache else None
+    extra = []
+    if c.summary:
+        from utilities.features_svm.model_facts import format_counts, parameter_counts
+
+        extra.append(format_counts(parameter_counts(network.model)))
+    if c.activation_maps is not None:
+        extra.append(_activation_figure(c, network, spec, output))
+    rows, results = [], []
+    for layer in c.layers:
+        train, test, tap = _features_for(c, network, cache, str(layer), image_size, lists, weights_id, notes)
+        layer_rows, result = _classify(c, train, test, tap, lists.num_classes, notes)
+        title = (f"{lists.name}, {c.model} {tap['description']}, {c.classifier} C={result.C:g}: "
+                 f"{100 * result.accuracy:.1f}%")
+        result.files.append(report.plot_confusion(result, lists.class_names, output / f"confusion_{tap['label']}.png",
+                                                  title))
+        result.files.append(report.write_per_class_csv(result, lists.class_names,
+                                                       output / f"per_class_{tap['label']}.csv"))
+        rows += layer_rows
+        results.append(result)
+    sweep_csv = report.write_sweep_csv(rows, output / "sweep.csv")
+    sweep_png = report.plot_sweep(rows, output / "sweep.png", f"{lists.name}, {c.model}, {c.classifier}")
+    header = [*extra,
+              f"{lists.name}: {len(lists.train)} training / {len(lists.test)} test images, {lists.num_classes} "
+              f"classes (chance {100 / lists.num_classes:.1f}%); {c.model} weights {c.weights}, {c.precision}, "
+              f"input {image_size}px, pooling {c.pooling}; {c.classifier}"]
+    text = report.text_report(header, rows, results, lists.class_names, notes)
+    text += f"\nwrote {sweep_csv} and {sweep_png}"
+    write_text_atomic(output / "report.txt", text + "\n")
+    return RunResult(rows, results, text, network.builds, notes)
+
+
+def _activation_figure(c: Config, network: Network, spec, output: Path) -> str:
+    from utilities.features_svm.model_facts import (
+        activation_maps,
+        first_conv,
+        read_image,
+        save_activation_figure,
+    )
+
+    try:
+        image = read_image(c.activation_maps, spec.input_size)
+    except Exception as exc:  # a TF decode error: not an image
+        raise FeaturesSvmError(f"--activation-maps {c.activation_maps}: cannot read the image "
+                               f"({type(exc).__name__})") from None
+    layer = first_conv(network.model)
+    maps = activation_maps(network.model, image, spec.preprocess, layer)
+    dest = output / f"{layer}_{Path(c.activation_maps).stem}.png"
+    save_activation_figure(image, maps, dest, f"{c.model} {layer} ({maps.shape[-1]} maps), weights {c.weights}")
+    return f"{layer} activation maps of {c.activation_maps}: {dest}"
+

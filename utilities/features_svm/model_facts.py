@@ -1,0 +1,90 @@
+"""Two handout questions answered by the tool: how many parameters (and how many in the FC
+layers), and what the first convolution responds to in an image (its activation maps)."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib.figure import Figure
+
+from utilities.common.figures import save_figure
+from utilities.wikiart.decode import decode_rgb, resize_uint8
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    """Per-layer parameter counts, split into convolutional and fully-connected layers."""
+
+    model: str
+    rows: tuple[tuple[str, str, str, int], ...]  # name, type, output shape, parameters
+
+    @property
+    def total(self) -> int:
+        return sum(row[3] for row in self.rows)
+
+    def of_type(self, kind: str) -> int:
+        return sum(row[3] for row in self.rows if row[1] == kind)
+
+
+def _kind(layer) -> str:
+    if isinstance(layer, keras.layers.Dense):
+        return "fc"
+    return "conv" if layer.weights else "-"
+
+
+def parameter_counts(model: keras.Model) -> ParameterCounts:
+    rows = tuple((layer.name, _kind(layer), str(tuple(layer.output.shape[1:])), int(layer.count_params()))
+                 for layer in model.layers if not isinstance(layer, keras.layers.InputLayer))
+    return ParameterCounts(model.name, rows)
+
+
+def format_counts(counts: ParameterCounts) -> str:
+    """A `model.summary()`-style table and the conv / FC totals."""
+    lines = [f"{counts.model}: parameters per layer", f"  {'layer':<16}{'output shape':<22}{'parameters':>14}"]
+    lines += [f"  {name:<16}{shape:<22}{params:>14,}" for name, _, shape, params in counts.rows]
+    total, fc, conv = counts.total, counts.of_type("fc"), counts.of_type("conv")
+    lines.append(f"  total {total:,}: convolutional {conv:,} ({100 * conv / total:.1f}%), "
+                 f"fully connected {fc:,} ({100 * fc / total:.1f}%)")
+    return "\n".join(lines)
+
+
+def first_conv(model: keras.Model) -> str:
+    return next(layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D))
+
+
+def read_image(path: str | os.PathLike, size: int) -> np.ndarray:
+    """uint8 RGB (size, size, 3), decoded and resized as the feature pipeline does."""
+    return resize_uint8(decode_rgb(tf.io.read_file(str(path))), size).numpy()
+
+
+def activation_maps(model: keras.Model, image: np.ndarray, preprocess, layer: str | None = None) -> np.ndarray:
+    """(H, W, C) output of `layer` (default: the first convolution) for one uint8 RGB image."""
+    layer = layer or first_conv(model)
+    tap = keras.Model(model.inputs, model.get_layer(layer).output)
+    x = preprocess(image[None].astype(np.float32))
+    return np.asarray(tap(x, training=False)[0], np.float32)
+
+
+def save_activation_figure(image: np.ndarray, maps: np.ndarray, dest: str | os.PathLike, title: str) -> Path:
+    """The image beside a grid of every channel's map (each scaled to its own range)."""
+    channels = maps.shape[-1]
+    cols = math.ceil(math.sqrt(channels))
+    rows = math.ceil(channels / cols)
+    fig = Figure(figsize=(4 + cols * 1.1, max(4.0, rows * 1.1)))
+    grid = fig.add_gridspec(rows, cols + 4)
+    ax = fig.add_subplot(grid[:, :4])
+    ax.imshow(image)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    for c in range(channels):
+        ax = fig.add_subplot(grid[c // cols, 4 + c % cols])
+        ax.imshow(maps[..., c], cmap="viridis")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(str(c), fontsize=6, pad=1)
+    return save_figure(fig, dest)
