@@ -1,0 +1,168 @@
+"""Neural style transfer (Gatys et al. 2015; CS7643 A3 part II) on the project's VGG16.
+
+    python style_transfer.py my_images/chelsea.jpg my_images/coffee.jpg            # ImageNet weights
+    python style_transfer.py CONTENT STYLE -o results/style_transfer/out.png --image-size 256
+    python style_transfer.py CONTENT STYLE --weights random --content-weight 1e-3 \\
+        --style-weights 1e3,1e3,1e3,1e3,1e3 --tv-weight 1e-6                    # offline: textures
+
+Optimises the pixels of a picture (never the network) so that one layer's feature maps match
+the content image and the Gram matrices of several layers match the style image, with a
+total-variation penalty; L-BFGS (default) or Adam. Writes the result, a side-by-side figure,
+the loss curves (PNG + CSV), run.json and snapshots every --save-every iterations next to -o.
+Exit status: 0 done, 2 bad input (one line naming the flag or file).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+# Listed here so --help needs no TensorFlow import (tests check they match the package's).
+MODELS = ("vgg16", "vgg19")
+CONTENT_LAYER = "block4_conv2"
+STYLE_LAYERS = "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1"
+INITS = ("content", "style", "noise")
+OPTIMIZERS = ("lbfgs", "adam")
+PRECISIONS = ("float32", "bfloat16")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def names(text: str) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one name")
+    return values
+
+
+def floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(non_negative_float(part) for part in text.split(","))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("content", help="content picture (any common image file)")
+    parser.add_argument("style", help="style picture")
+    parser.add_argument("-o", "--output", default=None,
+                        help="result image (.png/.jpg); default results/style_transfer/<content>_x_<style>.png")
+    parser.add_argument("--model", choices=MODELS, default="vgg16")
+    parser.add_argument("--weights", default="imagenet",
+                        help="'imagenet' (downloaded once), 'random' (untrained: textures, not art) or a weight "
+                             "file: .npy, .npz, .h5, .weights.h5, .keras")
+    parser.add_argument("--image-size", type=positive_int, default=512,
+                        help="longest side of the result in pixels (the style is scaled to the same)")
+    parser.add_argument("--content-layer", default=CONTENT_LAYER)
+    parser.add_argument("--style-layers", type=names, default=names(STYLE_LAYERS), help="comma-separated")
+    parser.add_argument("--content-weight", type=non_negative_float, default=None,
+                        help="w_c in w_c*sum((F-P)^2); default 5 / (elements of the content layer's map), "
+                             "neural-style's default")
+    parser.add_argument("--style-weights", type=floats, default=None,
+                        help="w_l per style layer, comma-separated, in sum_l w_l*sum((G_l-A_l)^2) with "
+                             "G = F^T F/(H*W*C); default 100/C_l^2 (neural-style's)")
+    parser.add_argument("--tv-weight", type=non_negative_float, default=None,
+                        help="w_t on the sum of squared neighbour differences (pixels 0..255); default 5e-4")
+    parser.add_argument("--iterations", type=positive_int, default=500)
+    parser.add_argument("--init", choices=INITS, default="content", help="starting picture")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    parser.add_argument("--learning-rate", type=non_negative_float, default=10.0, help="Adam's step (pixels)")
+    parser.add_argument("--preserve-colors", action="store_true",
+                        help="luminance-only transfer: the result keeps the content's colours")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="bfloat16: convolutions in mixed bfloat16 (fast on GPUs), losses in float32")
+    parser.add_argument("--save-every", type=non_negative_int, default=100,
+                        help="write the picture every N iterations into <output>_steps/ (0: never)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the noise start and --weights random")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def _check_files(args: argparse.Namespace) -> str | None:
+    for flag, path in (("CONTENT", args.content), ("STYLE", args.style)):
+        if not Path(path).is_file():
+            return f"{flag} picture {path} does not exist (or is not a file)"
+    if args.output and Path(args.output).suffix.lower() not in IMAGE_SUFFIXES:
+        return f"-o {args.output}: the result must be an image file ({', '.join(IMAGE_SUFFIXES)})"
+    if args.style_weights is not None and len(args.style_weights) != len(args.style_layers):
+        return (f"--style-weights has {len(args.style_weights)} value(s) for {len(args.style_layers)} "
+                f"--style-layers ({', '.join(args.style_layers)}); give one per layer")
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    problem = _check_files(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    from utilities.common.quiet_tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import keras
+
+    import models
+    from utilities.style_transfer import (
+        ImageInputError,
+        LayerChoiceError,
+        TransferSettings,
+        default_output,
+        feature_network,
+        run_style_transfer,
+    )
+
+    settings = TransferSettings(
+        model=args.model, weights=args.weights, image_size=args.image_size, content_layer=args.content_layer,
+        style_layers=args.style_layers, content_weight=args.content_weight, style_weights=args.style_weights,
+        tv_weight=args.tv_weight, iterations=args.iterations, init=args.init, optimizer=args.optimizer,
+        learning_rate=args.learning_rate, preserve_colors=args.preserve_colors, precision=args.precision,
+        seed=args.seed, save_every=args.save_every, progress=not args.no_progress)
+    try:
+        conv_layers = models.get_spec(args.model).conv_layers
+        unknown = [n for n in (args.content_layer, *args.style_layers) if n not in conv_layers]
+        if unknown:
+            raise LayerChoiceError(f"--content-layer/--style-layers: {', '.join(unknown)} not in {args.model}; "
+                                   f"choose among {', '.join(conv_layers)}")
+        if args.weights == "random":
+            keras.utils.set_random_seed(args.seed)
+            print("note: --weights random: an untrained network gives textures, not art; the default loss "
+                  "weights suit ImageNet features (see the README for weights that suit random ones)")
+        network = feature_network(args.model, args.weights, args.content_layer, args.style_layers,
+                                  precision=args.precision)
+        result = run_style_transfer(args.content, args.style, args.output, settings, network=network)
+    except (ImageInputError, LayerChoiceError, models.WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.output) if args.output else default_output(args.content, args.style)
+    w, f = result.weights, result.final
+    print(f"loss weights: content {w.content:.3g}, style {', '.join(f'{v:.3g}' for v in w.style)}, tv {w.tv:.3g}")
+    print(f"losses: content {f.content:.4g}, style {result.initial.style:.4g} -> {f.style:.4g}, tv {f.tv:.4g} "
+          f"after {len(result.history)} iterations ({result.seconds:.1f} s)")
+    print(f"result {out}; figures, losses and run.json beside it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

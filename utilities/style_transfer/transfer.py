@@ -1,0 +1,167 @@
+"""Style transfer from two pictures: `stylise` on arrays, `run_style_transfer` on files (the CLI's call).
+
+`stylise` optimises the pixels of one picture so its content-layer features match the content
+image's and its style-layer Gram matrices match the style image's (objective.py), starting
+from the content, the style or noise, with L-BFGS or Adam (optimizers.py). With
+`preserve_colors` it works on luminance alone and puts the content's chroma back (colors.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from utilities.style_transfer.colors import luminance, match_luminance, with_content_chroma
+from utilities.style_transfer.features import FeatureNetwork, feature_network
+from utilities.style_transfer.images import initial_image, load_picture
+from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObjective, reference_weights
+from utilities.style_transfer.optimizers import optimise
+from utilities.style_transfer.outputs import (
+    OutputPaths,
+    save_comparison,
+    save_image,
+    save_loss_curves,
+    write_losses_csv,
+    write_run_json,
+)
+
+CONTENT_LAYER = "block4_conv2"
+STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+INITS = ("content", "style", "noise")
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Everything that decides the picture (the CLI's flags). None weights: neural-style's defaults."""
+
+    model: str = "vgg16"
+    weights: str = "imagenet"
+    image_size: int = 512
+    content_layer: str = CONTENT_LAYER
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    content_weight: float | None = None
+    style_weights: tuple[float, ...] | None = None
+    tv_weight: float | None = None
+    iterations: int = 500
+    init: str = "content"
+    optimizer: str = "lbfgs"
+    learning_rate: float = 10.0
+    preserve_colors: bool = False
+    precision: str = "float32"
+    seed: int = 0
+    save_every: int = 100
+    progress: bool = True
+
+
+@dataclass
+class TransferResult:
+    """The stylised picture (float RGB 0..255), the losses per iteration and the weights used."""
+
+    image: np.ndarray
+    history: list[LossTerms]
+    weights: LossWeights
+    initial: LossTerms
+    final: LossTerms
+    seconds: float
+    snapshots: dict[int, Path] = field(default_factory=dict)
+
+
+def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, settings: TransferSettings,
+            *, on_iteration: Callable[[int, LossTerms, Callable[[], np.ndarray]], None] | None = None
+            ) -> TransferResult:
+    """Optimise a picture of the content's size; content and style are float RGB 0..255 (h, w, 3)."""
+    started = time.perf_counter()
+    if settings.preserve_colors:
+        content_y = luminance(content)
+        target_content, target_style = content_y, match_luminance(luminance(style), content_y)
+        init = luminance(initial_image(settings.init, content, style, settings.seed))
+    else:
+        target_content, target_style = content, style
+        init = initial_image(settings.init, content, style, settings.seed)
+    weights = reference_weights(network, content.shape, content=settings.content_weight,
+                                style=settings.style_weights, tv=settings.tv_weight)
+    objective = StyleObjective(network, target_content, target_style, weights)
+    to_rgb = (lambda y: with_content_chroma(y, content)) if settings.preserve_colors else (lambda x: x)
+    initial = objective.evaluate(init)
+    history: list[LossTerms] = []
+
+    def record(iteration: int, terms: LossTerms, image: Callable[[], np.ndarray]) -> None:
+        history.append(terms)
+        if on_iteration:
+            on_iteration(iteration, terms, lambda: to_rgb(image()))
+
+    result = optimise(settings.optimizer, objective, init, settings.iterations,
+                      learning_rate=settings.learning_rate, on_iteration=record)
+    final = objective.evaluate(result)
+    return TransferResult(to_rgb(result), history, weights, initial, final, time.perf_counter() - started)
+
+
+def default_output(content: str | Path, style: str | Path, root: str | Path = "results/style_transfer") -> Path:
+    """results/style_transfer/<content stem>_x_<style stem>.png"""
+    return Path(root) / f"{Path(content).stem}_x_{Path(style).stem}.png"
+
+
+def _progress(settings: TransferSettings):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=settings.iterations, desc=f"style transfer ({settings.optimizer})", unit="it",
+                disable=not settings.progress, dynamic_ncols=True)
+
+
+def run_style_transfer(content_path: str | Path, style_path: str | Path, output: str | Path | None,
+                       settings: TransferSettings, *, network: FeatureNetwork | None = None) -> TransferResult:
+    """Read both pictures, stylise, write the result and its companions (outputs.py). Returns the result."""
+    content = load_picture(content_path, settings.image_size, "content")
+    style = load_picture(style_path, settings.image_size, "style")
+    paths = OutputPaths(Path(output) if output else default_output(content_path, style_path))
+    if network is None:
+        network = feature_network(settings.model, settings.weights, settings.content_layer,
+                                  settings.style_layers, precision=settings.precision)
+    snapshots: dict[int, Path] = {}
+    bar = _progress(settings)
+
+    def on_iteration(iteration: int, terms: LossTerms, image: Callable[[], np.ndarray]) -> None:
+        bar.update(1)
+        bar.set_postfix(content=f"{terms.content:.3g}", style=f"{terms.style:.3g}", tv=f"{terms.tv:.3g}",
+                        refresh=False)
+        if settings.save_every and iteration % settings.save_every == 0:
+            snapshots[iteration] = save_image(image(), paths.step(iteration))
+
+    try:
+        result = stylise(network, content, style, settings, on_iteration=on_iteration)
+    finally:
+        bar.close()
+    result.snapshots = snapshots
+    title = _title(content_path, style_path, settings, result)
+    save_image(result.image, paths.result)
+    save_comparison(content, style, result.image, paths.comparison, title)
+    save_loss_curves(result.history, paths.losses_figure, title)
+    write_losses_csv(result.history, paths.losses_csv)
+    write_run_json(_record(content_path, style_path, settings, result, content.shape), paths.run_json)
+    return result
+
+
+def _title(content_path, style_path, settings: TransferSettings, result: TransferResult) -> str:
+    weights = "random weights" if settings.weights == "random" else f"weights {Path(str(settings.weights)).name}"
+    return (f"{Path(content_path).name} in the style of {Path(style_path).name}: {settings.model} ({weights}), "
+            f"{settings.optimizer}, {len(result.history)} iterations"
+            + (", colours preserved" if settings.preserve_colors else ""))
+
+
+def _record(content_path, style_path, settings: TransferSettings, result: TransferResult,
+            shape: Sequence[int]) -> dict:
+    return {
+        "content": str(content_path), "style": str(style_path),
+        "settings": dataclasses.asdict(settings),
+        "image_shape": [int(s) for s in shape],
+        "loss_weights": dataclasses.asdict(result.weights),
+        "initial_losses": {**dataclasses.asdict(result.initial), "total": result.initial.total},
+        "final_losses": {**dataclasses.asdict(result.final), "total": result.final.total},
+        "iterations_run": len(result.history),
+        "seconds": round(result.seconds, 3),
+        "snapshots": {str(k): str(v) for k, v in sorted(result.snapshots.items())},
+    }
