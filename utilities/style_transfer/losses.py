@@ -25,10 +25,15 @@ def _f32(x) -> tf.Tensor:
     return x if x.dtype in (tf.float32, tf.float64) else tf.cast(x, tf.float32)
 
 
+def _scalar(value, dtype) -> tf.Tensor:
+    """A weight in the loss' dtype (a Python float straight to float64, not through float32)."""
+    return tf.cast(value, dtype) if tf.is_tensor(value) else tf.constant(value, dtype)
+
+
 def content_loss(content_weight: float, current, original) -> tf.Tensor:
     """`content_weight * sum((current - original)^2)`: feature maps of one layer."""
     current, original = _f32(current), _f32(original)
-    return tf.cast(content_weight, current.dtype) * tf.reduce_sum(tf.square(current - tf.cast(original, current.dtype)))
+    return _scalar(content_weight, current.dtype) * tf.reduce_sum(tf.square(current - tf.cast(original, current.dtype)))
 
 
 def gram_matrix(features, normalize: bool = True) -> tf.Tensor:
@@ -50,7 +55,7 @@ def style_loss(features: Sequence, target_grams: Sequence, style_weights: Sequen
     terms = []
     for current, target, weight in zip(features, target_grams, style_weights, strict=True):
         gram = gram_matrix(current, normalize)
-        terms.append(tf.cast(weight, gram.dtype) * tf.reduce_sum(tf.square(gram - tf.cast(target, gram.dtype))))
+        terms.append(_scalar(weight, gram.dtype) * tf.reduce_sum(tf.square(gram - tf.cast(target, gram.dtype))))
     return tf.add_n(terms)
 
 
@@ -59,4 +64,4 @@ def tv_loss(images, tv_weight: float) -> tf.Tensor:
     images = _f32(images)
     down = tf.reduce_sum(tf.square(images[:, 1:, :, :] - images[:, :-1, :, :]))
     right = tf.reduce_sum(tf.square(images[:, :, 1:, :] - images[:, :, :-1, :]))
-    return tf.cast(tv_weight, images.dtype) * (down + right)
+    return _scalar(tv_weight, images.dtype) * (down + right)

@@ -114,7 +114,7 @@ def _progress(settings: TransferSettings):
 
 def run_style_transfer(content_path: str | Path, style_path: str | Path, output: str | Path | None,
                        settings: TransferSettings, *, network: FeatureNetwork | None = None) -> TransferResult:
-    """Read both pictures, stylise, write the result and its companions (outputs.py). Returns the result."""
+    """Read both pictures, build the network (unless given), stylise, write the result and its companions."""
     content = load_picture(content_path, settings.image_size, "content")
     style = load_picture(style_path, settings.image_size, "style")
     paths = OutputPaths(Path(output) if output else default_output(content_path, style_path))
