@@ -4,6 +4,7 @@
 (N, 28, 28, 1): MNIST and Fashion-MNIST from the files Keras uses (downloaded once, atomically,
 into Keras' cache), or scikit-learn's bundled digits upsampled to MNIST's layout (offline).
 """
-from utilities.digits.image_set import DATASETS, DatasetUnavailable, ImageSet, load_image_set
+from utilities.digits.image_set import DATASETS, DatasetUnavailable, ImageSet
+from utilities.digits.loader import load_image_set
 
 __all__ = ["DATASETS", "DatasetUnavailable", "ImageSet", "load_image_set"]

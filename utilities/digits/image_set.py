@@ -1,4 +1,4 @@
-"""One entry point for the 28x28 image sets, whatever their source."""
+"""What every 28x28 image set is, whatever its source."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -32,14 +32,3 @@ class ImageSet:
 def as_unit_images(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1], the handouts' `/ 255`."""
     return (np.asarray(images, np.float32) / 255.0)[..., None]
-
-
-def load_image_set(name: str, **kwargs) -> ImageSet:
-    """The image set `name` (one of DATASETS); keyword arguments go to its loader."""
-    if name == "digits":
-        from utilities.digits.sklearn_digits import load_sklearn_digits
-        return load_sklearn_digits(**kwargs)
-    if name in ("mnist", "fashion_mnist"):
-        from utilities.digits.keras_files import load_keras_set
-        return load_keras_set(name, **kwargs)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
