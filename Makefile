@@ -1,10 +1,10 @@
 # Two set-up commands: `make run` (environment + the main job) and `make test`
-# (environment + lint + the whole test suite, slow tests included).
+# (environment + lint + the test suite CI runs). `make test-all` adds the tests marked slow.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: env run test test-fast lint bench
+.PHONY: env run test test-all test-slow lint bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,13 @@ lint: env
 	$(PY) -m ruff check .
 
 test: lint
+	$(PY) -m pytest -q
+
+test-all: lint
 	$(PY) -m pytest -q -m "slow or not slow"
 
-test-fast: env
-	$(PY) -m pytest -q
+test-slow: env
+	$(PY) -m pytest -q -m slow
 
 bench: env
 	$(PY) bench/models_bench.py

@@ -433,6 +433,7 @@ def test_every_method_gives_the_same_maps_on_flat_and_nested_models(cams, name):
         np.testing.assert_array_equal(old, new)
 
 
+@pytest.mark.slow
 def test_pointing_game_of_every_method_on_the_trained_shapes_cnn(shapes_task):
     """Issue 4's localisation test (same model, data with a distractor ring, tolerance) for the
     new methods; rates printed side by side with `pytest -s`. SmoothGrad family: 10 samples;

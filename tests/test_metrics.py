@@ -197,6 +197,7 @@ def test_evaluate_methods_without_boxes_or_randomisation():
     assert "| saliency | " in report.format_table()
 
 
+@pytest.mark.slow
 def test_evaluate_folder_loads_builds_with_the_layer_and_reports_bad_files(tmp_path):
     import cv2
 

@@ -62,6 +62,7 @@ def finish(processes: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
     return results
 
 
+@pytest.mark.slow
 def test_two_workers_hold_the_single_process_weights(tmp_path):
     script = [sys.executable, "tests/multiworker_train.py", "multiworker"]
     results = finish(start_workers(lambda i: [*script, str(tmp_path / f"worker{i}.npz")]))
@@ -78,6 +79,7 @@ def test_two_workers_hold_the_single_process_weights(tmp_path):
     np.testing.assert_allclose(first["losses"], reference["losses"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_stops_the_other_with_an_error(tmp_path):
     script = [sys.executable, "tests/multiworker_train.py", "multiworker"]
     results = finish(start_workers(

@@ -110,6 +110,7 @@ def test_attacks_leave_the_model_alone_and_reject_bad_arguments():
     assert isinstance(model, keras.Model)
 
 
+@pytest.mark.slow
 def test_command_lines_write_their_figures_and_reject_bad_input(tmp_path, capsys):
     """The fooling and class-visualisation command lines on AlexNet (random weights)."""
     import cv2
