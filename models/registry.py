@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from models import alexnet, vgg16
+from models import alexnet, vgg16, vgg19
 from models.heads import CLASSIFIER
 from models.heads import default_train_layers as _default_train_layers
 from models.loading import assign_weights
@@ -35,12 +35,14 @@ SPECS = {
                          alexnet.CONV_LAYERS, "conv5", alexnet.build_alexnet),
     "vgg16": ModelSpec("vgg16", vgg16.INPUT_SIZE, vgg16.preprocess_input, vgg16.FC_LAYERS,
                        vgg16.CONV_LAYERS, "block5_conv3", vgg16.build_vgg16),
+    "vgg19": ModelSpec("vgg19", vgg19.INPUT_SIZE, vgg19.preprocess_input, vgg19.FC_LAYERS,
+                       vgg19.CONV_LAYERS, "block5_conv4", vgg19.build_vgg19),
 }
 MODEL_NAMES = tuple(SPECS)
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The ModelSpec of 'alexnet' or 'vgg16'."""
+    """The ModelSpec of 'alexnet', 'vgg16' or 'vgg19'."""
     try:
         return SPECS[name]
     except KeyError:
@@ -49,12 +51,14 @@ def get_spec(name: str) -> ModelSpec:
 
 def _read_for(name: str, path: Path) -> dict:
     weights = read_weight_file(path)
+    if name == "vgg19":
+        return {vgg19.CAFFE_TO_KERAS.get(layer, layer): arrays for layer, arrays in weights.items()}
     return to_keras_vgg_names(weights) if name == "vgg16" else weights
 
 
 def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc: int = 0,
                 num_classes: int | None = None, dropout: float = 0.5, **options) -> keras.Model:
-    """Build `name` ('alexnet' | 'vgg16') and load `weights`.
+    """Build `name` ('alexnet' | 'vgg16' | 'vgg19') and load `weights`.
 
     weights: "imagenet" (downloaded on first use), "random" (explicitly untrained) or a
     path to any supported weight file (see models/weight_formats.py). remove_fc=1 or 2
