@@ -92,10 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from utilities.features_svm.checks import check_paths
+    from utilities.features_svm.errors import FeaturesSvmError
+
+    try:  # before the slow TensorFlow import: a mistyped path fails at once
+        check_paths(train_list=args.train_list, test_list=args.test_list, weights=args.weights,
+                    activation_maps=args.activation_maps)
+    except FeaturesSvmError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from utilities.common.quiet_tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from utilities.features_svm.errors import FeaturesSvmError
     from utilities.features_svm.experiment import Config, run
 
     settings = vars(args)

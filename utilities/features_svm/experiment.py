@@ -19,6 +19,7 @@ from models.pretrained import imagenet_weights
 from utilities.common.atomic import write_text_atomic
 from utilities.features_svm import classifiers, report, scene15, sources
 from utilities.features_svm.cache import FeatureCache, cache_key, file_identity, list_identity
+from utilities.features_svm.checks import check_paths
 from utilities.features_svm.errors import FeaturesSvmError
 from utilities.features_svm.extract import POOLINGS, FeatureExtractor, Features
 from utilities.features_svm.layers import resolve_tap, tap_model
@@ -98,11 +99,7 @@ def check_config(c: Config) -> None:
     for ok, message in problems:
         if not ok:
             raise FeaturesSvmError(message)
-    if c.weights not in ("imagenet", "random") and not Path(c.weights).is_file():
-        raise FeaturesSvmError(f"--weights {c.weights}: no such file; pass imagenet, random or a weight file "
-                               "(.npy, .npz, .h5, .weights.h5, .keras)")
-    if c.activation_maps is not None and not Path(c.activation_maps).is_file():
-        raise FeaturesSvmError(f"--activation-maps {c.activation_maps}: no such image file")
+    check_paths(train_list=c.train_list, test_list=c.test_list, weights=c.weights, activation_maps=c.activation_maps)
 
 
 def weight_source(c: Config) -> tuple[str, dict]:

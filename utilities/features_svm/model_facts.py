@@ -70,21 +70,29 @@ def activation_maps(model: keras.Model, image: np.ndarray, preprocess, layer: st
     return np.asarray(tap(x, training=False)[0], np.float32)
 
 
-def save_activation_figure(image: np.ndarray, maps: np.ndarray, dest: str | os.PathLike, title: str) -> Path:
-    """The image beside a grid of every channel's map (each scaled to its own range)."""
-    channels = maps.shape[-1]
+def mosaic(maps: np.ndarray, pad: int = 2) -> np.ndarray:
+    """(H, W, C) maps -> one image tiling every channel, each scaled to [0, 1] on its own (NaN gaps)."""
+    h, w, channels = maps.shape
     cols = math.ceil(math.sqrt(channels))
     rows = math.ceil(channels / cols)
-    fig = Figure(figsize=(4 + cols * 1.1, max(4.0, rows * 1.1)))
-    grid = fig.add_gridspec(rows, cols + 4)
-    ax = fig.add_subplot(grid[:, :4])
-    ax.imshow(image)
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan, np.float32)
     for c in range(channels):
-        ax = fig.add_subplot(grid[c // cols, 4 + c % cols])
-        ax.imshow(maps[..., c], cmap="viridis")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(str(c), fontsize=6, pad=1)
+        m = maps[..., c]
+        span = float(m.max() - m.min())
+        r, q = divmod(c, cols)
+        out[r * (h + pad): r * (h + pad) + h, q * (w + pad): q * (w + pad) + w] = (m - m.min()) / span if span else 0
+    return out
+
+
+def save_activation_figure(image: np.ndarray, maps: np.ndarray, dest: str | os.PathLike, title: str) -> Path:
+    """The image beside a mosaic of every channel's map (each scaled to its own range, row-major order)."""
+    fig = Figure(figsize=(13, 6.2))
+    left, right = fig.subplots(1, 2, width_ratios=[1, 1.6])
+    left.imshow(image)
+    left.set_title(title, fontsize=9)
+    right.imshow(mosaic(maps), cmap="viridis", interpolation="nearest")
+    right.set_title(f"{maps.shape[-1]} channels, row by row from 0", fontsize=9)
+    for ax in (left, right):
+        ax.axis("off")
+    fig.tight_layout()
     return save_figure(fig, dest)
