@@ -240,3 +240,13 @@ def test_preserve_colors_keeps_the_content_chroma(network):
     assert chroma_kept < 1.5 and chroma_kept < 0.3 * chroma_free, (chroma_kept, chroma_free)
     luma_change = np.abs(kept.image.mean(-1) - content.mean(-1)).mean()
     assert luma_change > 2  # the luminance was stylised
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_on_iteration_returning_true_stops_the_run(optimizer):
+    net = feature_network_from_model(tiny_vgg(seed=3), lambda v: v - 120.0, "block2_conv1", ["block1_conv1"])
+    content = photo("coffee", 24)
+    settings = TransferSettings(iterations=50, optimizer=optimizer, content_weight=1e-2, style_weights=(1e3,),
+                                tv_weight=1e-5)
+    result = stylise(net, content, photo("chelsea", 24), settings, on_iteration=lambda i, terms, image: i == 4)
+    assert len(result.history) == 4

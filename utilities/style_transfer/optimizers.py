@@ -4,7 +4,8 @@ Both keep the pixels in 0..255: L-BFGS-B through box bounds (scipy's optimiser h
 exactly, no clipping after the fact), Adam by clipping after each step. Each calls
 `on_iteration(iteration, losses, image)` once per iteration (1-based): `losses` are the
 LossTerms at the point the iteration evaluated, `image()` returns the current picture (a copy,
-fetched only when asked for, so snapshots every N iterations cost nothing in between).
+fetched only when asked for, so snapshots every N iterations cost nothing in between). If it
+returns True the optimiser stops there (a time budget, as bench/style_transfer_bench.py uses).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import tensorflow as tf
 
 from utilities.style_transfer.objective import LossTerms, StyleObjective
 
-OnIteration = Callable[[int, LossTerms, Callable[[], np.ndarray]], None]
+OnIteration = Callable[[int, LossTerms, Callable[[], np.ndarray]], bool | None]
 OPTIMIZERS = ("lbfgs", "adam")
 LBFGS_MEMORY = 10   # scipy's default number of stored corrections (Gatys' Caffe code also used L-BFGS)
 
@@ -44,7 +45,8 @@ def lbfgs(objective: StyleObjective, init: np.ndarray, iterations: int,
         x = intermediate_result.x
         terms = last["terms"] if np.array_equal(x, last["x"]) else objective.evaluate(x.reshape(shape))
         state["iteration"] += 1
-        on_iteration(state["iteration"], terms, lambda: x.reshape(shape).astype(np.float32))
+        if on_iteration(state["iteration"], terms, lambda: x.reshape(shape).astype(np.float32)):
+            raise StopIteration  # scipy ends the run and returns this point
 
     result = scipy.optimize.minimize(
         fun, init.astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
@@ -70,7 +72,8 @@ def adam(objective: StyleObjective, init: np.ndarray, iterations: int, learning_
 
     for iteration in range(1, iterations + 1):
         values = step().numpy()
-        on_iteration(iteration, LossTerms(*(float(v) for v in values)), lambda: image.numpy().copy())
+        if on_iteration(iteration, LossTerms(*(float(v) for v in values)), lambda: image.numpy().copy()):
+            break
     return image.numpy()
 
 

@@ -19,7 +19,7 @@ from utilities.style_transfer.colors import luminance, match_luminance, with_con
 from utilities.style_transfer.features import FeatureNetwork, feature_network
 from utilities.style_transfer.images import initial_image, load_picture
 from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObjective, reference_weights
-from utilities.style_transfer.optimizers import optimise
+from utilities.style_transfer.optimizers import OnIteration, optimise
 from utilities.style_transfer.outputs import (
     OutputPaths,
     save_comparison,
@@ -71,9 +71,11 @@ class TransferResult:
 
 
 def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, settings: TransferSettings,
-            *, on_iteration: Callable[[int, LossTerms, Callable[[], np.ndarray]], None] | None = None
-            ) -> TransferResult:
-    """Optimise a picture of the content's size; content and style are float RGB 0..255 (h, w, 3)."""
+            *, on_iteration: OnIteration | None = None) -> TransferResult:
+    """Optimise a picture of the content's size; content and style are float RGB 0..255 (h, w, 3).
+
+    `on_iteration(iteration, losses, image)` as in optimizers.py (True stops the run).
+    """
     started = time.perf_counter()
     if settings.preserve_colors:
         content_y = luminance(content)
@@ -89,10 +91,9 @@ def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, set
     initial = objective.evaluate(init)
     history: list[LossTerms] = []
 
-    def record(iteration: int, terms: LossTerms, image: Callable[[], np.ndarray]) -> None:
+    def record(iteration: int, terms: LossTerms, image: Callable[[], np.ndarray]) -> bool | None:
         history.append(terms)
-        if on_iteration:
-            on_iteration(iteration, terms, lambda: to_rgb(image()))
+        return on_iteration(iteration, terms, lambda: to_rgb(image())) if on_iteration else None
 
     result = optimise(settings.optimizer, objective, init, settings.iterations,
                       learning_rate=settings.learning_rate, on_iteration=record)
