@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--logdir", type=Path, default=Path("logs/domain_adaptation"), help="TensorBoard root")
     p.add_argument("--data-dir", type=Path,
                    help="where BSR_bsds500.tgz and mnistm.npz live (default: Keras' cache, ~/.keras/datasets)")
+    p.add_argument("--bsds-url", help="--dataset mnist: where to download BSR_bsds500.tgz from "
+                   "(default: Berkeley's URL, utilities/domain_adaptation/bsds.py)")
     p.add_argument("--run-name", help="default <dataset>_<mode>[_<lambda>]_seed<seed>")
     p.add_argument("--resume", action="store_true", help="continue the run from its newest checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start over a run that already has checkpoints")
@@ -106,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     pseudo_threshold=args.pseudo_threshold, pseudo_start=args.pseudo_start, seed=args.seed,
                     out_dir=args.out, logdir=args.logdir, data_dir=args.data_dir, run_name=args.run_name,
                     resume=args.resume, overwrite=args.overwrite, embedding=args.embedding, progress=args.progress)
+    if args.bsds_url:
+        config.bsds_url = args.bsds_url
     try:
         if args.compare:
             if args.run_name or args.lambda_spec:

@@ -92,7 +92,9 @@ class Evaluator:
     def __init__(self, net: DANN):
         self.net = net
 
-        @tf.function(reduce_retracing=True)
+        shape = tuple(net.feature_extractor.input.shape[1:])
+
+        @tf.function(input_signature=[tf.TensorSpec((None, *shape), tf.float32)])
         def forward(x):
             features = net.feature_extractor(x, training=False)
             return (tf.nn.softmax(net.label_predictor(features, training=False)), features,
