@@ -14,10 +14,11 @@ from N(1, 0.02) (the paper's initialisation); batch norm uses PyTorch's momentum
 epsilon 1e-5 (Keras: momentum=0.9). The discriminator returns a logit: losses use the
 numerically stable `sigmoid_cross_entropy_with_logits` form instead of a sigmoid layer.
 
-Conditional variants (cDCGAN) take a one-hot label as a second input. The generator embeds z
-and the label each with a ConvT to 4x4 (4w channels each) and concatenates them; the
-discriminator sees the label as ten constant 32x32 planes, convolves image and planes each to
-w/2 channels and concatenates them, then continues as above.
+Conditional variants (cDCGAN) take a one-hot label as a second input, concatenated where each
+network starts (Mirza & Osindero's conditioning on the DCGAN layout): the generator's input is
+[z, y] (latent_dim + 10 values), the discriminator's is the image with ten constant 32x32
+planes, plane y all ones. (Embedding z and y in two separate first layers, as a popular cDCGAN
+code does, let the generator ignore z on the 1,347 bundled digits: one image per digit.)
 """
 from __future__ import annotations
 
@@ -61,17 +62,12 @@ def _down(x, filters: int, name: str, batch_norm: bool = True):
 def build_generator(latent_dim: int = 100, width: int = 32, num_classes: int | None = None) -> keras.Model:
     """z (N, latent_dim) [, one-hot label (N, num_classes)] -> images (N, 32, 32, 1) in [-1, 1]."""
     z = keras.Input((latent_dim,), name="z")
-    z_map = keras.layers.Reshape((1, 1, latent_dim), name="z_map")(z)
+    inputs, code = z, z
     if num_classes:
         label = keras.Input((num_classes,), name="label")
-        label_map = keras.layers.Reshape((1, 1, num_classes), name="label_map")(label)
-        x = keras.layers.Concatenate(name="z_label")([
-            _up(z_map, 4 * width, "g_z", strides=1, padding="valid"),
-            _up(label_map, 4 * width, "g_label", strides=1, padding="valid")])
-        inputs = [z, label]
-    else:
-        x = _up(z_map, 8 * width, "g_z", strides=1, padding="valid")
-        inputs = z
+        inputs, code = [z, label], keras.layers.Concatenate(name="z_label")([z, label])
+    x = keras.layers.Reshape((1, 1, code.shape[-1]), name="z_map")(code)
+    x = _up(x, 8 * width, "g_z", strides=1, padding="valid")
     x = _up(x, 4 * width, "g_up1")
     x = _up(x, 2 * width, "g_up2")
     x = keras.layers.Conv2DTranspose(CHANNELS, 4, strides=2, padding="same", kernel_initializer=_conv_init(),
@@ -83,18 +79,13 @@ def build_generator(latent_dim: int = 100, width: int = 32, num_classes: int | N
 def build_discriminator(width: int = 32, num_classes: int | None = None) -> keras.Model:
     """images (N, 32, 32, 1) [, one-hot label (N, num_classes)] -> real/fake logit (N, 1)."""
     image = keras.Input((IMAGE_SIZE, IMAGE_SIZE, CHANNELS), name="image")
+    inputs, x = image, image
     if num_classes:
         label = keras.Input((num_classes,), name="label")
         planes = keras.layers.Reshape((1, 1, num_classes), name="label_map")(label)
         planes = keras.layers.UpSampling2D(IMAGE_SIZE, name="label_planes")(planes)
-        half = max(width // 2, 1)
-        x = keras.layers.Concatenate(name="image_label")([
-            _down(image, half, "d_image", batch_norm=False),
-            _down(planes, half, "d_label", batch_norm=False)])
-        inputs = [image, label]
-    else:
-        x = _down(image, width, "d_image", batch_norm=False)
-        inputs = image
+        inputs, x = [image, label], keras.layers.Concatenate(name="image_label")([image, planes])
+    x = _down(x, width, "d_image", batch_norm=False)
     x = _down(x, 2 * width, "d_down1")
     x = _down(x, 4 * width, "d_down2")
     x = keras.layers.Conv2D(1, 4, padding="valid", kernel_initializer=_conv_init(), name="d_out")(x)

@@ -13,7 +13,7 @@ from utilities.common.figures import save_figure
 def save_curves(steps: dict[str, np.ndarray], epochs: dict[str, np.ndarray], dest: str | os.PathLike,
                 title: str) -> Path:
     """`steps`: per-step arrays (epoch_float, d_loss, g_loss, d_real, d_fake); `epochs`: per-epoch
-    arrays (epoch, d_loss, g_loss, entropy_bits and, for the cDCGAN, accuracy)."""
+    arrays (epoch, d_loss, g_loss, entropy_bits, diversity and, for the cDCGAN, accuracy)."""
     fig = Figure(figsize=(12, 3.8))
     loss_ax, d_ax, q_ax = fig.subplots(1, 3)
     x = steps["epoch_float"]
@@ -30,8 +30,10 @@ def save_curves(steps: dict[str, np.ndarray], epochs: dict[str, np.ndarray], des
     d_ax.legend(fontsize=8)
     q_ax.plot(epochs["epoch"], epochs["entropy_bits"], color="tab:purple", label="class entropy (bits)")
     q_ax.axhline(np.log2(10), color="tab:purple", linestyle=":", linewidth=0.8)
-    q_ax.set(xlabel="epoch", ylabel="bits (max log2 10 = 3.32)", ylim=(0, 3.5), title="sample quality (judge)")
-    lines = q_ax.get_lines()[:1]
+    if "diversity" in epochs:
+        q_ax.plot(epochs["epoch"], epochs["diversity"], color="tab:cyan", label="within-class diversity (1 = real)")
+    q_ax.set(xlabel="epoch", ylabel="bits (max log2 10 = 3.32) / ratio", ylim=(0, 3.5), title="sample quality (judge)")
+    lines = [line for line in q_ax.get_lines() if not line.get_label().startswith('_')]
     if "accuracy" in epochs:
         acc_ax = q_ax.twinx()
         lines += acc_ax.plot(epochs["epoch"], 100 * epochs["accuracy"], color="tab:brown",

@@ -67,7 +67,7 @@ def _start_afresh(config: GanConfig) -> None:
 
 def _epoch_row(epoch: int, steps: list[dict[str, float]], quality: Quality, seconds: float) -> dict[str, float]:
     row = {"epoch": epoch, **{k: float(np.mean([s[k] for s in steps])) for k in STEP_KEYS},
-           "entropy_bits": quality.entropy_bits, "seconds": seconds}
+           "entropy_bits": quality.entropy_bits, "diversity": quality.diversity, "seconds": seconds}
     if quality.accuracy is not None:
         row["accuracy"] = quality.accuracy
         row.update({f"accuracy_{c}": float(a) for c, a in enumerate(quality.class_accuracy)})
@@ -116,7 +116,7 @@ def run_gan(config: GanConfig, log=None) -> RunResult:
         history.load(epochs_done)
         say(f"Resuming {run_dir} after epoch {epochs_done}")
     meter = QualityMeter(judge.model, config.latent_dim, config.conditional, config.eval_samples, config.seed,
-                         data.num_classes)
+                         data.x_train, data.y_train, data.num_classes)
     board = GanBoard(Path(config.logdir) / config.name)
     per_epoch = steps_per_epoch(len(data.x_train), config.batch_size)
     total = config.total_epochs

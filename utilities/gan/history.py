@@ -1,6 +1,8 @@
 """What a run measured, kept as two CSV files beside its outputs and read back by `--resume`.
 
-    metrics.csv  one row per epoch: mean losses and D outputs, the quality numbers, seconds
+    metrics.csv  one row per epoch: mean losses and D outputs, the quality numbers (class
+                 entropy, within-class diversity, cDCGAN: accuracy overall and per digit,
+                 fraction of samples per judged class), seconds
     steps.csv    one row per training step: the losses and D outputs of that step
 Both are rewritten atomically after every epoch; rows past the checkpoint a run resumes from
 (an epoch interrupted between writing them and saving the checkpoint) are dropped.
@@ -19,7 +21,7 @@ STEP_FIELDS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
 
 
 def epoch_fields(conditional: bool, num_classes: int = 10) -> tuple[str, ...]:
-    fields = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "entropy_bits"]
+    fields = ["epoch", "d_loss", "g_loss", "d_real", "d_fake", "entropy_bits", "diversity"]
     if conditional:
         fields += ["accuracy", *(f"accuracy_{c}" for c in range(num_classes))]
     return (*fields, *(f"fraction_{c}" for c in range(num_classes)), "seconds")

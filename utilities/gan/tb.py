@@ -2,7 +2,7 @@
 
 Every step: `loss/discriminator`, `loss/generator`, `D(x)/real`, `D(G(z))/fake`. Every epoch
 (at its last step): `samples` (the fixed-noise grid, so the evolution shows on the Images
-tab's step slider), `quality/entropy_bits` and, for the cDCGAN, `quality/accuracy`.
+tab's step slider), `quality/entropy_bits`, `quality/diversity` and, for the cDCGAN, `quality/accuracy`.
 Per-step values are written at the end of each epoch from the values the steps returned, so
 the training loop never waits for the host.
 """
@@ -34,6 +34,7 @@ class GanBoard:
             step = int(step_rows[-1]["step"])
             tf.summary.image("samples", grid[None, :, :, None], step=step)
             tf.summary.scalar("quality/entropy_bits", quality.entropy_bits, step=step)
+            tf.summary.scalar("quality/diversity", quality.diversity, step=step)
             if quality.accuracy is not None:
                 tf.summary.scalar("quality/accuracy", quality.accuracy, step=step)
         self.writer.flush()

@@ -1,0 +1,217 @@
+"""GAN sibling: losses against their formulas, the networks, the quality numbers, the CLI and --resume.
+
+The "it learns" runs are in test_gan_learning.py (marked slow).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import gan
+from models.gan import build_digit_classifier, build_discriminator, build_generator
+from tests.gan_judge import digits_images, judge_dir
+from utilities.gan import GanConfig
+from utilities.gan.data import epoch_batches, to_gan_range
+from utilities.gan.losses import discriminator_loss, generator_loss
+from utilities.gan.quality import entropy_bits, score_predictions, within_class_spread
+from utilities.gan.trainer import GanTrainer
+
+# Tiny networks for the CLI tests: the flow is what they check, not the samples.
+TINY = ["--width", "4", "--latent-dim", "8", "--batch-size", "64", "--eval-samples", "100", "--no-progress"]
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_losses_equal_their_formulas():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(0, 3, 64), rng.normal(0, 3, 64)
+    d_fake = _sigmoid(fake)
+    non_saturating = -np.mean(np.log(d_fake))                  # -E log D(G(z))
+    minimax = np.mean(np.log(1 - d_fake))                      # E log(1 - D(G(z)))
+    d_loss = -np.mean(np.log(_sigmoid(real))) - np.mean(np.log(1 - d_fake))
+    t = lambda a: tf.constant(a, tf.float32)  # noqa: E731
+    np.testing.assert_allclose(generator_loss(t(fake)).numpy(), non_saturating, rtol=1e-5)
+    np.testing.assert_allclose(generator_loss(t(fake), "minimax").numpy(), minimax, rtol=1e-5)
+    np.testing.assert_allclose(discriminator_loss(t(real), t(fake)).numpy(), d_loss, rtol=1e-5)
+    # Where D rejects the samples, the non-saturating loss still has a gradient, the minimax one hardly.
+    rejected = tf.Variable([-8.0])
+    with tf.GradientTape(persistent=True) as tape:
+        ns, mm = generator_loss(rejected), generator_loss(rejected, "minimax")
+    assert abs(tape.gradient(ns, rejected).numpy()[0]) > 0.99
+    assert abs(tape.gradient(mm, rejected).numpy()[0]) < 1e-3
+    # A very confident D gives large finite losses, not log(0).
+    assert np.isfinite(generator_loss(t([-200.0])).numpy()) and generator_loss(t([-200.0])).numpy() > 199
+    with pytest.raises(ValueError, match="minimax"):
+        generator_loss(t(fake), "wasserstein")
+
+
+@pytest.mark.parametrize("classes", [None, 10])
+def test_network_shapes_and_ranges(classes):
+    g, d = build_generator(latent_dim=8, width=4, num_classes=classes), build_discriminator(4, classes)
+    z = tf.random.normal([6, 8], seed=1) * 10
+    onehot = tf.one_hot(tf.range(6) % 10, 10)
+    images = g([z, onehot] if classes else z, training=False)
+    assert images.shape == (6, 32, 32, 1)
+    assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
+    logits = d([images, onehot] if classes else images, training=False)
+    assert logits.shape == (6, 1)
+    if classes:  # the label changes the image and D's verdict
+        other = tf.one_hot((tf.range(6) + 1) % 10, 10)
+        assert not np.allclose(g([z, other], training=False), images)
+        assert not np.allclose(d([images, other], training=False), logits)
+    assert build_digit_classifier()(images).shape == (6, 10)
+
+
+def test_data_scaling_and_epoch_order():
+    unit = np.zeros((3, 28, 28, 1), np.float32)
+    unit[:, 10, 12] = 1.0
+    scaled = to_gan_range(unit)
+    assert scaled.shape == (3, 32, 32, 1) and scaled.min() == -1.0 and scaled.max() == 1.0
+    assert scaled[0, 12, 14, 0] == 1.0 and scaled[0, :2].max() == -1.0  # shifted by the 2-pixel pad
+    x = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((10, 32, 32, 1), np.float32)
+    y = np.arange(10, dtype=np.int32)
+    first = [b[1].numpy().tolist() for b in epoch_batches(x, y, 4, seed=0, epoch=1)]
+    assert len(first) == 2 and all(len(b) == 4 for b in first)  # 10 // 4 full batches, the rest dropped
+    assert first == [b[1].numpy().tolist() for b in epoch_batches(x, y, 4, seed=0, epoch=1)]
+    assert first != [b[1].numpy().tolist() for b in epoch_batches(x, y, 4, seed=0, epoch=2)]
+
+
+def test_quality_numbers():
+    assert entropy_bits(np.eye(10)[3]) == 0.0
+    assert entropy_bits(np.full(10, 0.1)) == pytest.approx(np.log2(10))
+    requested = np.repeat(np.arange(10), 10)
+    predicted = requested.copy()
+    predicted[:10] = 1  # every sample asked to be a 0 comes out as a 1
+    q = score_predictions(predicted, requested, 10)
+    assert q.class_accuracy[0] == 0.0 and np.all(q.class_accuracy[1:] == 1.0) and q.accuracy == 0.9
+    assert q.histogram[1] == 0.2 and q.entropy_bits < np.log2(10)
+    collapsed = score_predictions(np.full(100, 7), None, 10)
+    assert collapsed.entropy_bits == 0.0 and collapsed.accuracy is None
+    images = np.random.default_rng(0).normal(size=(40, 4, 4, 1))
+    groups = np.arange(40) % 2
+    assert within_class_spread(np.repeat(images[:1], 40, axis=0), groups, 2) == 0.0  # identical copies
+    assert within_class_spread(images, groups, 2) == pytest.approx(np.sqrt(2 * 16), rel=0.15)  # E|a-b| ~ sqrt(2d)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_losses_stay_finite_at_the_defaults(model):
+    """Four compiled steps with every default (width, Adam settings, batch 128) on the real digits."""
+    data = digits_images()
+    trainer = GanTrainer(GanConfig(model=model))
+    weights_before = trainer.generator.get_layer("g_up1").get_weights()[0].copy()
+    for real, labels in epoch_batches(data.x_train, data.y_train, 128, seed=0, epoch=1).take(4):
+        out = {k: float(v) for k, v in trainer.train_step(real, labels).items()}
+        assert all(np.isfinite(v) for v in out.values()), out
+        assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
+    assert not np.allclose(trainer.generator.get_layer("g_up1").get_weights()[0], weights_before)
+    assert int(trainer.g_optimizer.iterations.numpy()) == 4 and int(trainer.d_optimizer.iterations.numpy()) == 4
+
+
+def _run(argv, tmp_path):
+    """gan.main in this process; returns (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    base = ["--results-dir", str(tmp_path / "results"), "--logdir", str(tmp_path / "logs"),
+            "--classifier-dir", str(judge_dir())]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = gan.main([*base, *argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def _metrics(run_dir):
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _generator_weights(path):
+    model = build_generator(latent_dim=8, width=4, num_classes=10)
+    model.load_weights(path)
+    return model.get_weights()
+
+
+def test_cli_outputs_and_resume_equals_an_uninterrupted_run(tmp_path):
+    code, out, err = _run(["--model", "cdcgan", "--epochs", "2", "--run-name", "straight", *TINY], tmp_path)
+    assert code == 0, err
+    run = tmp_path / "results" / "straight"
+    for name in ("samples.png", "losses.png", "metrics.csv", "steps.csv", "generator.weights.h5",
+                 "checkpoints/run.json"):
+        assert (run / name).stat().st_size > 0, name
+    assert "epoch 2/2" in out and "conditional accuracy" in out and "class entropy" in out
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    assert len(_metrics(run)) == 2 and "accuracy_9" in header and "entropy_bits" in header and "diversity" in header
+    steps = (run / "steps.csv").read_text().splitlines()
+    assert len(steps) == 1 + 2 * (1347 // 64)
+    assert list((tmp_path / "logs" / "straight").glob("events.out.tfevents.*"))
+
+    assert _run(["--model", "cdcgan", "--epochs", "1", "--run-name", "split", *TINY], tmp_path)[0] == 0
+    code, out, err = _run(["--model", "cdcgan", "--epochs", "2", "--run-name", "split", "--resume", *TINY], tmp_path)
+    assert code == 0, err
+    assert "Resuming" in out and "epoch 2/2" in out and "epoch 1/2" not in out
+    split = tmp_path / "results" / "split"
+    straight_weights = _generator_weights(run / "generator.weights.h5")
+    for a, b in zip(straight_weights, _generator_weights(split / "generator.weights.h5"), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    straight_rows, split_rows = _metrics(run), _metrics(split)
+    assert [r["epoch"] for r in split_rows] == ["1", "2"]
+    for a, b in zip(straight_rows, split_rows, strict=True):
+        np.testing.assert_allclose([float(a[k]) for k in a if k != "seconds"],
+                                   [float(b[k]) for k in a if k != "seconds"], rtol=1e-4, atol=1e-5)
+    assert len((split / "steps.csv").read_text().splitlines()) == len(steps)
+
+    # --resume with another learning rate is refused, naming it; nothing is trained.
+    code, out, err = _run(["--model", "cdcgan", "--epochs", "3", "--run-name", "split", "--resume",
+                           "--lr-d", "0.001", *TINY], tmp_path)
+    assert code == 2 and "lr_d" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--epochs", "0"], "--epochs 0"),
+    (["--batch-size", "5000"], "--batch-size 5000 is larger than the 1347"),
+    (["--resume", "--run-name", "never"], "no checkpoint"),
+    (["--run-name", "../up"], "--run-name"),
+])
+def test_unusable_flags_exit_2_with_one_line(tmp_path, argv, says):
+    code, _, err = _run([*argv, *TINY], tmp_path)
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_mnist_offline_is_one_line_and_suggests_digits(tmp_path, monkeypatch):
+    """The real MNIST loader against a loopback server that has no file: exit 2, one line."""
+    from tests.loopback_server import serve
+    from utilities.digits import load_image_set
+    from utilities.gan import data as gan_data
+    with serve({}) as (base, _):
+        monkeypatch.setattr(gan_data, "load_image_set", lambda name: load_image_set(
+            name, base_url=base + "/", cache=tmp_path / "keras", progress=False))
+        code, _, err = _run(["--dataset", "mnist", *TINY], tmp_path)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "mnist.npz" in err and "--dataset digits" in err
+    assert not (tmp_path / "results" / "dcgan_mnist").exists()
+
+
+def test_judge_is_trained_once_and_cached(tmp_path, monkeypatch):
+    from utilities.gan import judge as judge_module
+    monkeypatch.setattr(judge_module, "EPOCHS", {"digits": 2})
+    data = digits_images()
+    first = judge_module.load_or_train_judge(data, tmp_path, log=lambda _: None)
+    assert first.trained_now and first.path == tmp_path / "digits_v1.weights.h5" and first.path.exists()
+    again = judge_module.load_or_train_judge(data, tmp_path, log=lambda _: None)
+    assert not again.trained_now and again.test_accuracy == first.test_accuracy
+    first.path.write_bytes(b"not hdf5")
+    said = []
+    third = judge_module.load_or_train_judge(data, tmp_path, log=said.append)
+    assert third.trained_now and "unreadable" in said[0]
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+def test_the_test_judge_reads_real_digits():
+    """The yardstick of the learning tests is itself right on held-out real digits."""
+    from tests.gan_judge import judge_model
+    judge = judge_model()
+    assert not judge.trained_now and judge.test_accuracy > 0.9
