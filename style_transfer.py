@@ -129,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         LayerChoiceError,
         TransferSettings,
         default_output,
-        feature_network,
         run_style_transfer,
     )
 
@@ -149,9 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             keras.utils.set_random_seed(args.seed)
             print("note: --weights random: an untrained network gives textures, not art; the default loss "
                   "weights suit ImageNet features (see the README for weights that suit random ones)")
-        network = feature_network(args.model, args.weights, args.content_layer, args.style_layers,
-                                  precision=args.precision)
-        result = run_style_transfer(args.content, args.style, args.output, settings, network=network)
+        result = run_style_transfer(args.content, args.style, args.output, settings)
     except (ImageInputError, LayerChoiceError, models.WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
