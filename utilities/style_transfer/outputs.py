@@ -70,7 +70,8 @@ def save_image(image: np.ndarray, dest: str | Path) -> Path:
 def save_comparison(content: np.ndarray, style: np.ndarray, result: np.ndarray, dest: Path,
                     title: str = "") -> Path:
     """Content, style and result side by side."""
-    fig = Figure(figsize=(12, 4.4), layout="constrained")
+    aspect = max(content.shape[0] / content.shape[1], style.shape[0] / style.shape[1])
+    fig = Figure(figsize=(12, 4 * aspect + (0.7 if title else 0.4)), layout="constrained")
     for ax, image, name in zip(fig.subplots(1, 3), (content, style, result), ("content", "style", "result"),
                                strict=True):
         ax.imshow(to_uint8(image))
