@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 import models
@@ -26,6 +27,12 @@ from utilities.finetune.checkpointing import (
     frozen_fingerprint,
     read_run_info,
     write_run_info,
+)
+from utilities.finetune.explain_logging import (
+    DEFAULT_IMAGES,
+    ExplainingObserver,
+    ExplanationLogger,
+    load_explanation_images,
 )
 from utilities.finetune.feature_cache import (
     FeatureSplit,
@@ -79,6 +86,8 @@ class ExperimentConfig:
     keep_checkpoints: int = 2
     flip: bool = True
     progress: bool = True
+    explain_every: int = 1
+    explain_images: int = DEFAULT_IMAGES
 
     def to_json(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else (list(v) if isinstance(v, tuple) else v))
@@ -149,7 +158,9 @@ class Experiment:
                   (c.num_classes >= 2, f"--num-classes must be >= 2, got {c.num_classes}"),
                   (c.cache_features in CACHE_MODES, f"--cache-features must be one of {CACHE_MODES}"),
                   (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
-                  (c.lrn_order is None or c.model == "alexnet", "--lrn-order only applies to --model alexnet")]
+                  (c.lrn_order is None or c.model == "alexnet", "--lrn-order only applies to --model alexnet"),
+                  (c.explain_every >= 0, f"--explain-every must be >= 0 (0: off), got {c.explain_every}"),
+                  (c.explain_images >= 1, f"--explain-images must be >= 1, got {c.explain_images}")]
         for ok, message in checks:
             if not ok:
                 raise ExperimentError(message)
@@ -241,6 +252,22 @@ class Experiment:
                             c.batch_size, c.seed, c.flip)
         return cached, split.head
 
+    def _explanations(self, model: keras.Model, val: dataset.ImageList) -> ExplanationLogger | None:
+        """The explanation logger of `--explain-every` (None: off, not the chief, or no readable image)."""
+        c = self.config
+        if not c.explain_every or not self.chief:
+            return None
+        spec = models.get_spec(c.model)
+        images = load_explanation_images(val, c.explain_images, spec.input_size, c.seed)
+        if not len(images):
+            self.echo(f"no explanations in TensorBoard: no readable image in {c.val_list}")
+            return None
+        try:
+            return ExplanationLogger(self.run_dir, model, spec.preprocess, spec.gradcam_layer, images,
+                                     class_names(c.num_classes), seed=c.seed)
+        except ValueError as exc:  # e.g. the conv layer is missing from a custom model
+            raise ExperimentError(f"--explain-every: {exc}") from None
+
     def _hparams(self, layers: Sequence[str]) -> dict:
         c = self.config
         values = {"model": c.model, "remove_fc": c.remove_fc, "train_layers": ",".join(layers),
@@ -285,6 +312,8 @@ class Experiment:
         runner = StepRunner(network, model.trainable_variables, optimizer, num_classes=c.num_classes,
                             strategy=self.strategy)
         logger = RunLogger(self.run_dir, class_names(c.num_classes), enabled=self.chief)
+        explanations = self._explanations(model, val)
+        observer = logger if explanations is None else ExplainingObserver(logger, explanations, c.explain_every)
         info = {"run_name": self.run_name, "run_dir": str(self.run_dir), "config": c.to_json(),
                 "train_layers": layers, "history": history, "frozen_fingerprint": fingerprint}
 
@@ -305,8 +334,10 @@ class Experiment:
             logger.hparams(self._hparams(layers), trial_id=self.run_name)
             if self.chief:
                 write_run_info(self.checkpoint_dir, info)
+            if explanations is not None:  # the maps before fine-tuning (resumed: the ones `mass moved` compares with)
+                explanations.start(int(checkpoint.step.numpy()), write=not c.resume)
             fit(runner, data, epochs=c.epochs, display_step=c.display_step, step=checkpoint.step,
-                epoch=checkpoint.epoch, observer=logger, on_epoch_end=save,
+                epoch=checkpoint.epoch, observer=observer, on_epoch_end=save,
                 progress=_tqdm(c.progress and self.chief))
         except NoTrainingDataError:
             raise ExperimentError(
@@ -314,9 +345,15 @@ class Experiment:
                 f"unreadable (list them: python -m utilities.wikiart.dataset {c.train_list})") from None
         finally:
             logger.close()
+            if explanations is not None:
+                explanations.close()
         notes = [f"Trained layers: {', '.join(layers)}" + (f" (cached {split.boundary} output)" if split else "")]
         if split is not None:
             notes.append(self.cache_note)
+        if explanations is not None and explanations.seconds:
+            notes.append(f"Explanations: {len(explanations.images)} validation images, every {c.explain_every} "
+                         f"epoch(s), {np.mean(explanations.seconds):.2f} s each, in TensorBoard's Images tab "
+                         f"({self.run_dir / 'explanations'})")
         if self.chief and history:
             final = export_weights(model, self.checkpoint_dir / "final.weights.h5")
             notes.append(f"Fine-tuned weights: {final}  (explain them: python assignment_3b.py my_images "
