@@ -3,9 +3,10 @@
     python assignment_3b.py My-Images/            # VGG16, ImageNet weights, top-3 Grad-CAM
     python assignment_3b.py photos/ --model alexnet --methods gradcam --save-arrays
 
-Prints the top-k predictions of each image and writes figures, a summary grid and a
-predictions CSV to --output-dir. Exit status: 0 all images explained, 1 some image failed
-(each with a one-line reason), 2 nothing could start (bad folder, weights, layer, method).
+Prints the top-k predictions of each image and writes figures, a summary grid, a
+predictions CSV and index.html (every result on one static page) to --output-dir.
+Exit status: 0 all images explained, 1 some image failed (each with a one-line reason),
+2 nothing could start (bad folder, weights, layer, method).
 """
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-dir", default="results")
     parser.add_argument("--save-arrays", action="store_true",
                         help="also write <stem>.npz: input, logits, classes and the raw maps")
+    parser.add_argument("--shared-scale", nargs="?", const="method", choices=("method", "all"), default=None,
+                        help="heat maps on one absolute scale, with a colour bar, instead of each map "
+                             "scaled to its own maximum: 'method' (the default when given bare) one scale "
+                             "per method over every image and class, 'all' one scale for every map")
     parser.add_argument("--batch-size", type=positive_int, default=8,
                         help="images per traced explanation call (memory bound)")
     parser.add_argument("--num-classes", type=positive_int, default=None,
@@ -130,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         report = explain_folder(plan, model, preprocess=spec.preprocess,
                                 input_size=spec.input_size, layer=layer, top_k=args.top_k, output_dir=args.output_dir,
                                 save_arrays=args.save_arrays, batch_size=args.batch_size,
-                                progress=not args.no_progress, method_options=method_options(args))
+                                progress=not args.no_progress, method_options=method_options(args),
+                                shared_scale=args.shared_scale)
     except (ExplainSetupError, models.WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ignored = f" ({len(report.ignored)} non-image file(s) ignored)" if report.ignored else ""
     print(f"{len(report.processed)} image(s) explained, {len(report.failed)} failed{ignored}; "
-          f"outputs in {args.output_dir}/")
+          f"outputs in {args.output_dir}/ (open {Path(args.output_dir) / 'index.html'} in a browser)")
     return 0 if report.ok else 1
 
 

@@ -11,7 +11,15 @@ Outputs in `output_dir`: `<stem>.png` per image, `summary.png`, `predictions.csv
 `failed.csv` (only when some image failed) and, with `save_arrays`, `<stem>.npz` holding
 `input` (the exact preprocessed model input), `logits`, `classes` (ranked), and per method
 its raw maps: `saliency` (H, W) for the top-1 class, `gradcam` (k, h, w) at the layer's
-resolution, before resizing and normalising.
+resolution, before resizing and normalising. `index.html` (utilities/explain/html_page.py)
+shows it all in a browser, from `maps/<stem>/input.png` and one coloured map per method and
+class, `maps/<stem>/<method>_<rank>.png`.
+
+Maps are shown each scaled to its own maximum, or with `shared_scale` on one absolute scale:
+"method" divides every map of a method (all images, all classes) by the method's largest
+raw value, "all" every map of every method by the largest of all. Scales are known once every
+image is explained, so the images are then drawn in a second pass (read again from disk:
+only the raw maps are kept in memory, not the photos).
 """
 from __future__ import annotations
 
@@ -19,11 +27,12 @@ import csv
 import io
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 from tqdm.auto import tqdm
@@ -33,9 +42,50 @@ from utilities.common.figures import save_figure
 from utilities.common.imagenet_classes import NUM_IMAGENET_CLASSES, class_names
 from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
 from utilities.explain.engine import SharedExplanation, SharedPass
+from utilities.explain.html_page import PageCard, PageContent, PageMethod, PagePrediction, write_page
 from utilities.explain.images import ImageReadError, LoadedImage, list_images, load_image, unit_rgb_preprocess
-from utilities.explain.plotting import FigureContent, Prediction, explanation_figure, save_summary
+from utilities.explain.plotting import (
+    FigureContent,
+    Prediction,
+    colorize,
+    colormap_for,
+    explanation_figure,
+    save_summary,
+)
 from utilities.explain.registry import DEFAULT_METHODS, METHODS, build_explainers, is_class_map, parse_methods
+
+SHARED_SCALES = ("method", "all")
+MAPS_DIR = "maps"
+
+
+@dataclass
+class ImageResult:
+    """One image's share of a `SharedExplanation` (numpy)."""
+
+    logits: np.ndarray                 # (num_classes,)
+    classes: np.ndarray                # (top_k,) ranked
+    maps: dict[str, np.ndarray]        # method -> (k or 1, h, w) raw
+
+
+def split_results(results: SharedExplanation) -> list[ImageResult]:
+    return [ImageResult(results.logits[i], results.classes[i], {m: v[i] for m, v in results.maps.items()})
+            for i in range(len(results.logits))]
+
+
+def shared_scales(results: Iterable[ImageResult], mode: str) -> dict[str, float]:
+    """The raw value each method's top colour stands for: its largest value over every image and
+    class ("method"), or the largest of all methods for every method ("all")."""
+    if mode not in SHARED_SCALES:
+        raise ExplainSetupError(f"--shared-scale must be one of {', '.join(SHARED_SCALES)}, got {mode!r}")
+    peaks: dict[str, float] = {}
+    for result in results:
+        for method, maps in result.maps.items():
+            peaks[method] = max(peaks.get(method, 0.0), float(np.max(maps)) if maps.size else 0.0)
+    peaks = {m: max(v, 1e-12) for m, v in peaks.items()}  # all-zero maps stay zero, never NaN
+    if mode == "all" and peaks:
+        top = max(peaks.values())
+        peaks = dict.fromkeys(peaks, top)
+    return peaks
 
 
 @dataclass
@@ -106,13 +156,17 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
                    input_size: int, layer: str | None = None, methods: Sequence[str] = DEFAULT_METHODS,
                    top_k: int = 3, output_dir: str | os.PathLike = "results", save_arrays: bool = False,
                    batch_size: int = 8, names: Sequence[str] | None = None, progress: bool = True,
-                   method_options: dict | None = None,
+                   method_options: dict | None = None, shared_scale: str | None = None, page: bool = True,
                    echo: Callable[[str], None] = tqdm.write) -> FolderReport:
     """Explain every image of `folder` (or one image file, or a `plan_folder` plan) and write the outputs.
 
     `preprocess` maps RGB float 0..255 to the model input (ModelSpec.preprocess). Unreadable
     images are reported (one line each) and skipped; everything else is still processed.
+    `shared_scale`: None (each map to its own maximum), "method" or "all" (see the module's doc);
+    `page`: also write index.html and the maps it shows.
     """
+    if shared_scale is not None and shared_scale not in SHARED_SCALES:
+        raise ExplainSetupError(f"--shared-scale must be one of {', '.join(SHARED_SCALES)}, got {shared_scale!r}")
     plan = folder if isinstance(folder, FolderPlan) else plan_folder(folder, methods)
     images, methods = plan.images, plan.methods
     report = FolderReport(ignored=[p.name for p in plan.ignored])  # e.g. LICENSES.md: not images
@@ -128,6 +182,8 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
         raise ExplainSetupError(str(exc)) from None
     engine = SharedPass(explainers, top_k, batch_size)
     stems = output_stems(images)
+    outputs = _Outputs(names, preprocess, output_dir, save_arrays, page, echo)
+    deferred: list[tuple[Path, ImageResult]] = []   # shared scale: drawn once every map is known
     with tqdm(total=len(images), unit="img", desc="explaining", disable=not progress) as bar, \
             _BackgroundWriter(limit=2 * batch_size) as writer:
         for start in range(0, len(images), batch_size):
@@ -142,15 +198,25 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
             if not loaded:
                 continue
             results = engine.explain(np.stack([im.network_input for im in loaded]))
-            for i, image in enumerate(loaded):
-                writer.submit(_write_image_outputs, image, stems[image.path], results, i, names, preprocess,
-                              output_dir, save_arrays, echo)
+            for image, result in zip(loaded, split_results(results), strict=True):
+                if shared_scale:
+                    deferred.append((image.path, result))
+                else:
+                    writer.submit(_write_image_outputs, image, stems[image.path], result, outputs)
                 report.processed.append(image.path.name)
                 bar.update(1)
-        outputs = writer.finish()
-    contents = [content for content, _, _ in outputs]
-    rows = [row for _, image_rows, _ in outputs for row in image_rows]
-    report.written += [path for _, _, written in outputs for path in written]
+        if deferred:
+            outputs.scales = shared_scales((result for _, result in deferred), shared_scale)
+            for path, result in deferred:
+                writer.submit(_reload_and_write, path, input_size, stems[path], result, outputs)
+        done = [d for d in writer.finish() if d is not None]
+    for name, reason in outputs.lost.items():
+        report.processed.remove(name)
+        report.failed[name] = reason
+        echo(f"FAILED {name}: {reason}")
+    contents = [content for content, _, _, _ in done]
+    rows = [row for _, image_rows, _, _ in done for row in image_rows]
+    report.written += [path for _, _, written, _ in done for path in written]
     if contents:
         report.written += save_summary(contents, output_dir)
         report.written.append(_write_csv(output_dir / "predictions.csv",
@@ -159,6 +225,15 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
     if report.failed:
         report.written.append(_write_csv(output_dir / "failed.csv", ["image", "reason"],
                                          sorted(report.failed.items())))
+    if page and (done or report.failed):
+        page_methods = [PageMethod(m, METHODS[m].title, is_class_map(m), colormap_for(is_class_map(m)),
+                                   outputs.scales.get(m)) for m in methods]
+        notes = [f"Model outputs: {num_classes} classes; top-{top_k} explained. Files: summary.png, "
+                 "predictions.csv" + (", failed.csv" if report.failed else "") + "."]
+        report.written.append(write_page(output_dir, PageContent(
+            title=f"Explanations: {', '.join(METHODS[m].title for m in methods)}",
+            cards=[card for _, _, _, card in done], methods=page_methods, failed=dict(report.failed),
+            scale_mode=shared_scale, notes=notes)))
     return report
 
 
@@ -200,35 +275,105 @@ class _BackgroundWriter:
         self.pool.shutdown(wait=True, cancel_futures=kind is not None)
 
 
-def _write_image_outputs(image: LoadedImage, stem: str, results: SharedExplanation, i: int,
-                         names: Sequence[str], preprocess: Callable, output_dir: Path,
-                         save_arrays: bool, echo: Callable[[str], None]):
-    """Print the predictions, write the figure (and arrays); (figure content, CSV rows, paths)."""
-    logits, classes = results.logits[i], results.classes[i]
+@dataclass
+class _Outputs:
+    """What every image's writing needs (shared by the worker thread's calls)."""
+
+    names: Sequence[str]
+    preprocess: Callable
+    output_dir: Path
+    save_arrays: bool
+    page: bool
+    echo: Callable[[str], None]
+    scales: dict[str, float] = field(default_factory=dict)   # method -> raw value shown as 1 (shared scale)
+    lost: dict[str, str] = field(default_factory=dict)       # read in pass 1, unreadable in pass 2
+
+
+def _shown(maps: np.ndarray, size: tuple[int, int], scale: float | None) -> np.ndarray:
+    """Maps resized to the network input, in [0, 1]: by their own maximum or by a shared scale."""
+    resized = resize_maps(maps, size)
+    return normalise_maps(resized) if scale is None else np.clip(resized / scale, 0.0, 1.0)
+
+
+def _reload_and_write(path: Path, input_size: int, stem: str, result: ImageResult, outputs: _Outputs):
+    """The second pass of a shared scale: the photo again (same loader, same result), then its outputs.
+    None when the file became unreadable in between (the reason goes to `outputs.lost`)."""
+    try:
+        image = load_image(path, input_size)
+    except ImageReadError as exc:
+        outputs.lost[path.name] = f"changed while the folder was explained: {exc}"
+        return None
+    return _write_image_outputs(image, stem, result, outputs)
+
+
+def _write_image_outputs(image: LoadedImage, stem: str, result: ImageResult, outputs: _Outputs):
+    """Print the predictions, write the figure (and arrays, and the page's maps);
+    (figure content, CSV rows, paths, page card)."""
+    logits, classes = result.logits, result.classes
     probabilities = softmax(logits)
-    predictions = [Prediction(int(c), names[c], float(probabilities[c])) for c in classes]
-    echo(f"{image.path.name}: " + "; ".join(f"{p.index} {p.name} {p.probability:.3f}"
-                                              for p in predictions))
+    predictions = [Prediction(int(c), outputs.names[c], float(probabilities[c])) for c in classes]
+    outputs.echo(f"{image.path.name}: " + "; ".join(f"{p.index} {p.name} {p.probability:.3f}"
+                                                      for p in predictions))
     size = image.network_input.shape[:2]
     content = FigureContent(title=image.path.name, network_input=image.network_input,
                             original=image.original, crop_box=image.crop_box, predictions=predictions)
-    for method, maps in results.maps.items():
-        shown = normalise_maps(resize_maps(maps[i], size))
+    shown = {}
+    for method, maps in result.maps.items():
+        shown[method] = _shown(maps, size, outputs.scales.get(method))
         title = METHODS[method].title
+        if method in outputs.scales:
+            content.scales[title] = outputs.scales[method]
         if is_class_map(method):
-            content.class_maps[title] = shown
+            content.class_maps[title] = shown[method]
         else:
-            content.input_maps[title] = shown[0]
+            content.input_maps[title] = shown[method][0]
+    output_dir = outputs.output_dir
     written = [save_figure(explanation_figure(content), output_dir / f"{stem}.png")]
-    if save_arrays:
-        arrays = {"input": np.asarray(preprocess(image.network_input * 255.0), dtype=np.float32),
+    arrays_name = None
+    if outputs.save_arrays:
+        arrays = {"input": np.asarray(outputs.preprocess(image.network_input * 255.0), dtype=np.float32),
                   "logits": logits.astype(np.float32), "classes": classes.astype(np.int32)}
-        for method, maps in results.maps.items():
-            arrays[method] = maps[i] if is_class_map(method) else maps[i][0]
+        for method, maps in result.maps.items():
+            arrays[method] = maps if is_class_map(method) else maps[0]
         written.append(_save_npz(output_dir / f"{stem}.npz", arrays))
+        arrays_name = f"{stem}.npz"
+    card = None
+    if outputs.page:
+        card, pngs = _page_maps(image, stem, shown, predictions, output_dir)
+        card.figure, card.arrays = f"{stem}.png", arrays_name
+        written += pngs
     rows = [[image.path.name, rank + 1, p.index, p.name, f"{p.probability:.6f}",
              f"{float(logits[p.index]):.6f}"] for rank, p in enumerate(predictions)]
-    return content, rows, written
+    return content, rows, written, card
+
+
+def _page_maps(image: LoadedImage, stem: str, shown: dict[str, np.ndarray], predictions: Sequence[Prediction],
+               output_dir: Path) -> tuple[PageCard, list[Path]]:
+    """`maps/<stem>/input.png` and one coloured PNG per method and class for index.html."""
+    folder = f"{MAPS_DIR}/{stem}"
+    written = [_save_png(output_dir / folder / "input.png", image.network_input)]
+    maps = {}
+    for method, method_maps in shown.items():
+        cmap = colormap_for(is_class_map(method))
+        maps[method] = []
+        for rank, map01 in enumerate(method_maps, start=1):
+            name = f"{folder}/{method}_{rank}.png"
+            written.append(_save_png(output_dir / name, colorize(map01, cmap)))
+            maps[method].append(name)
+    card = PageCard(image.path.name, f"{folder}/input.png",
+                    [PagePrediction(p.index, p.name, p.probability) for p in predictions], maps)
+    return card, written
+
+
+def _save_png(dest: Path, rgb01: np.ndarray) -> Path:
+    """An RGB [0, 1] image as an 8-bit PNG, atomically (fast zlib level, as the figures)."""
+    pixels = np.round(np.clip(rgb01, 0.0, 1.0) * 255).astype(np.uint8)[..., ::-1]
+    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise OSError(f"could not encode {dest}")
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(encoded.tobytes())
+    return dest
 
 
 def _save_npz(dest: Path, arrays: dict[str, np.ndarray]) -> Path:

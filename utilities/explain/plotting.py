@@ -3,7 +3,9 @@
 Uses `matplotlib.figure.Figure` directly (no pyplot): no global state, no GUI backend, safe
 in threads and in tests. Maps arrive normalised to [0, 1]; overlays are drawn on the
 original picture, with the heatmap inside the centred square the network saw and the
-rest of the picture dimmed.
+rest of the picture dimmed. With a shared scale (`assignment_3b.py --shared-scale`) the maps
+arrive divided by one absolute value per method instead of their own maximum, and the
+figures get a colour bar per method saying which raw value the top colour stands for.
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from utilities.common.figures import save_figure
@@ -47,6 +51,32 @@ class FigureContent:
     predictions: list[Prediction]             # ranked, top-k
     input_maps: dict[str, np.ndarray] = field(default_factory=dict)   # title -> (S, S), top-1
     class_maps: dict[str, np.ndarray] = field(default_factory=dict)   # title -> (k, S, S)
+    scales: dict[str, float] = field(default_factory=dict)   # title -> raw value shown as 1 (shared scale)
+
+
+def colormap_for(class_map: bool) -> str:
+    """Class maps (Grad-CAM family) in jet, input attributions in hot, as every figure draws them."""
+    return HEATMAP_COLORMAP if class_map else SALIENCY_COLORMAP
+
+
+COLOUR_BAR_INCHES = 0.6
+
+
+def add_colour_bars(fig: Figure, content: FigureContent) -> None:
+    """One horizontal colour bar per method of `content.scales` along the figure's bottom margin."""
+    titles = [t for t in (*content.input_maps, *content.class_maps) if t in content.scales]
+    if not titles:
+        return
+    width, height = fig.get_size_inches()
+    slot = 1.0 / len(titles)
+    bar_height = 0.14 / height
+    for i, title in enumerate(titles):
+        ax = fig.add_axes([i * slot + 0.15 * slot, 0.3 / height, 0.7 * slot, bar_height])
+        cmap = colormap_for(title in content.class_maps)
+        bar = fig.colorbar(ScalarMappable(Normalize(0.0, content.scales[title]), cmap), cax=ax,
+                           orientation="horizontal")
+        bar.ax.tick_params(labelsize=6, length=2, pad=1)
+        bar.ax.set_title(f"{title} (shared scale, raw value)", fontsize=7, pad=2)
 
 
 def colorize(map01: np.ndarray, colormap: str = HEATMAP_COLORMAP) -> np.ndarray:
@@ -78,7 +108,8 @@ def shown_original(content: FigureContent, side: int = PANEL_PIXELS) -> tuple[np
     return small, (round(top * scale), round(left * scale), max(1, round(square * scale)))
 
 
-def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: float = 0.0) -> np.ndarray:
+def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: float = 0.0,
+          bottom_inches: float = 0.0) -> np.ndarray:
     """A rows x cols grid of image panels with room for `title_lines` of 8 pt titles above each.
 
     A fixed layout computed from the figure size: constrained layout gave the same picture but
@@ -86,9 +117,9 @@ def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: f
     """
     width, height = fig.get_size_inches()
     title = 0.16 * title_lines + 0.05                     # inches above each panel
-    panel = (height - top_inches) / rows - title          # inches of image per row
+    panel = (height - top_inches - bottom_inches) / rows - title   # inches of image per row
     axes = np.array(fig.subplots(rows, cols, squeeze=False, gridspec_kw={
-        "left": 0.08 / width, "right": 1 - 0.08 / width, "bottom": 0.04 / height,
+        "left": 0.08 / width, "right": 1 - 0.08 / width, "bottom": (0.04 + bottom_inches) / height,
         "top": 1 - (top_inches + title) / height, "wspace": 0.12, "hspace": title / max(panel, 0.1)}))
     for ax in axes.ravel():
         ax.set_axis_off()
@@ -113,8 +144,9 @@ def explanation_figure(content: FigureContent) -> Figure:
     lead = 1 + len(content.input_maps)
     text_column = rows == 1 and k > 1          # no room under the input: list classes aside
     cols = lead + 2 * len(content.class_maps) + int(text_column)
-    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.4))
-    axes = _grid(fig, rows, cols, top_inches=0.3)
+    bars = COLOUR_BAR_INCHES if content.scales else 0.0
+    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.4 + bars))
+    axes = _grid(fig, rows, cols, top_inches=0.3, bottom_inches=bars)
     size = content.network_input.shape[0]
     original, crop_box = shown_original(content)
     _show(axes[0, 0], content.network_input, f"network input {size}x{size}")
@@ -137,6 +169,7 @@ def explanation_figure(content: FigureContent) -> Figure:
     title = content.title if more <= 0 else (f"{content.title}   (top {k} of {len(content.predictions)} drawn; "
                                              "all in predictions.csv)")
     fig.suptitle(title, fontsize=10, y=1 - 0.06 / fig.get_size_inches()[1], va="top")
+    add_colour_bars(fig, content)
     return fig
 
 
@@ -144,8 +177,9 @@ def summary_figure(contents: Sequence[FigureContent]) -> Figure:
     """One row per image: input, each input map, each class map's top-1 overlay."""
     first = contents[0]
     cols = 1 + len(first.input_maps) + len(first.class_maps)
-    fig = Figure(figsize=(2.2 * cols, 2.3 * len(contents)))
-    axes = _grid(fig, len(contents), cols)
+    bars = COLOUR_BAR_INCHES if first.scales else 0.0
+    fig = Figure(figsize=(2.2 * cols, 2.3 * len(contents) + bars))
+    axes = _grid(fig, len(contents), cols, bottom_inches=bars)
     for row, content in zip(axes, contents, strict=True):
         top1 = content.predictions[0].label() if content.predictions else ""
         original, crop_box = shown_original(content)
@@ -158,6 +192,7 @@ def summary_figure(contents: Sequence[FigureContent]) -> Figure:
             _show(row[col], overlay_on_original(original, crop_box, maps[0]),
                   f"{title} #1")
             col += 1
+    add_colour_bars(fig, first)
     return fig
 
 
