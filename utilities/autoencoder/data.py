@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from utilities.autoencoder.config import UsageError
 from utilities.digits import DatasetUnavailable, ImageSet, load_image_set
+from utilities.digits.keras_files import FASHION_DIR, FASHION_FILES, datasets_dir
 
 
 def load_images(dataset: str) -> ImageSet:
@@ -20,7 +21,10 @@ def load_images(dataset: str) -> ImageSet:
     try:
         return load_image_set(dataset)
     except DatasetUnavailable as exc:
-        raise UsageError(f"{exc} (offline? --dataset digits uses the digits bundled with scikit-learn)") from None
+        where = (f"; put {', '.join(FASHION_FILES)} in {(datasets_dir() / FASHION_DIR).resolve()}"
+                 if dataset == "fashion_mnist" else "")
+        raise UsageError(f"{exc}{where} (offline? --dataset digits uses the digits bundled with scikit-learn)"
+                         ) from None
 
 
 def add_noise(images: np.ndarray, std: float, clip: bool, seed: int) -> np.ndarray:
