@@ -2,6 +2,7 @@
 
 - `write_digits_lists`: scikit-learn's bundled 8x8 digits, upsampled and saved as 8-bit grayscale
   PNG/JPEG files (grayscale on purpose: 15 Scene is grayscale), with "path label" lists.
+- `python -m tests.features_svm_data DIR`: 300 + 300 digits lists for trying the command offline.
 - `write_scene_archive`: a zip laid out like UIUC's scene_categories.zip (15 class folders of
   grayscale JPEGs at the root), a few images per class.
 """
@@ -69,3 +70,11 @@ def write_scene_archive(dest: Path, *, per_class: int = 3, size: int = 24, prefi
             zf.writestr(member, body)
     return count
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "digits_lists")
+    train_list, test_list = write_digits_lists(out, train=300, test=300, size=32)
+    print(f"wrote {train_list} and {test_list} (scikit-learn digits, 32x32 grayscale PNGs)")

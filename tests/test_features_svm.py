@@ -252,3 +252,17 @@ def test_parameter_counts_and_conv1_maps(vgg16, counted_builds, digits, tmp_path
     result = experiment.run(_config(train, test, tmp_path, summary=True, activation_maps=photo))
     assert "fully connected 123,642,856" in result.report
     assert (tmp_path / "block1_conv1_chelsea.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_the_default_layer_relu7_learns_at_224(tmp_path, counted_builds):
+    """The handout's setting end to end: fc2 (relu7) at 224x224, LinearSVC(C=1), 6 digits per class
+    for training and 6 for testing, through the real files and cache; a seeded random-weight VGG16
+    reaches 50% here (chance 10%)."""
+    train, test = write_digits_lists(tmp_path / "d", train=60, test=60, size=32)
+    result = experiment.run(experiment.Config(train_list=train, test_list=test, weights="random", output_dir=tmp_path,
+                                              progress=False))
+    (row,) = result.rows
+    assert (row.layer, row.dim, row.description) == ("fc2", 4096, "relu7 = fc2")
+    assert row.test_accuracy >= 0.3, row
+    assert (tmp_path / "confusion_fc2.png").is_file()
