@@ -12,6 +12,7 @@ import pytest
 import models
 from tests.features_svm_data import digit_images, encode, write_digits_lists, write_list
 from utilities.features_svm import classifiers, experiment
+from utilities.features_svm.errors import FeaturesSvmError
 from utilities.features_svm.extract import FeatureExtractor
 from utilities.features_svm.layers import resolve_tap, tap_model
 from utilities.wikiart.dataset import read_image_list
@@ -266,3 +267,17 @@ def test_the_default_layer_relu7_learns_at_224(tmp_path, counted_builds):
     assert (row.layer, row.dim, row.description) == ("fc2", 4096, "relu7 = fc2")
     assert row.test_accuracy >= 0.3, row
     assert (tmp_path / "confusion_fc2.png").is_file()
+
+
+def test_wikiart_uses_assignment_3as_lists(monkeypatch, digits, tmp_path):
+    from utilities.features_svm import sources
+    from utilities.wikiart.styles import STYLE_NAMES
+
+    train, test = digits  # ten classes, like the ten WikiArt styles
+    monkeypatch.setattr(sources, "WIKIART_TRAIN", train)
+    monkeypatch.setattr(sources, "WIKIART_TEST", test)
+    lists = sources.load_lists("wikiart")
+    assert lists.class_names == tuple(STYLE_NAMES) and len(lists.train) == 150
+    monkeypatch.setattr(sources, "WIKIART_TRAIN", tmp_path / "train.txt")
+    with pytest.raises(FeaturesSvmError, match="download_wikiart.py"):
+        sources.load_lists("wikiart")
