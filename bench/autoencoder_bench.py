@@ -1,6 +1,6 @@
 """Training throughput of the autoencoder's `fit` setup against the handout's plain `model.fit(x, x)`.
 
-    .venv/bin/python bench/autoencoder_bench.py [--filters 16,32,64] [--batch-size 128] [--epochs 2]
+    .venv/bin/python bench/autoencoder_bench.py [--filters 8,16,32] [--batch-size 128] [--epochs 1]
 
 On scikit-learn's bundled digits (1,347 training images, offline), each variant trains the same
 freshly built autoencoder (models.autoencoder, same seed) for --epochs epochs per timed run:
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--filters", default="16,32,64", help="encoder widths (default %(default)s)")
+    p.add_argument("--filters", default="8,16,32", help="encoder widths (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=128, help="images per step (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per timed run (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=1, help="epochs per timed run (default %(default)s)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs per variant (default %(default)s)")
     args = p.parse_args()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 AE_DATASETS = ("fashion_mnist", "digits", "mnist")
-DEFAULT_EPOCHS = {"fashion_mnist": 20, "mnist": 20, "digits": 60}
+DEFAULT_EPOCHS = {"fashion_mnist": 20, "mnist": 20, "digits": 40}
 """Epochs when --epochs is not given: 469 steps per epoch on the 60,000 Fashion-MNIST images;
 the 1,347 bundled training digits give 11 steps per epoch and need more passes."""
 IMAGE_SIZE = 28

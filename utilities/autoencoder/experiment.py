@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 from tqdm import tqdm
 
 from models.autoencoder import ConvAutoencoder, build_autoencoder
@@ -49,6 +50,12 @@ class RunResult:
     history: dict[str, list[float]]
     scores: list[Scores]
     network: ConvAutoencoder
+
+
+def apply(model: keras.Model, inputs: np.ndarray, batch: int = PREDICT_BATCH) -> np.ndarray:
+    """`model` on `inputs` in batches, eagerly (no `predict` function to trace for every size)."""
+    return np.concatenate([np.asarray(model(inputs[i:i + batch], training=False))
+                           for i in range(0, len(inputs), batch)])
 
 
 def model_summary(model: keras.Model) -> str:
@@ -119,8 +126,7 @@ def run_autoencoder(config: AutoencoderConfig, log=None) -> RunResult:
         say(f"--samples {config.samples}: the test set of {data.name} has {len(pick)} images; using all of them")
     inputs = {"clean": x_test[pick]} | ({"noisy": test_inputs[pick]} if std else {})
     pca = fit_pca(data.x_train, config.latent_dim, config.seed)
-    results = compare_with_pca(lambda x: net.encoder.predict(x, batch_size=PREDICT_BATCH, verbose=0),
-                               lambda z: net.decoder.predict(z, batch_size=PREDICT_BATCH, verbose=0), pca,
+    results = compare_with_pca(lambda x: apply(net.encoder, x), lambda z: apply(net.decoder, z), pca,
                                data.x_train, data.y_train, x_test[pick], y_test[pick], inputs, config.seed)
     scores = [result.scores for result in results.values()]
     write_scores(scores, run_dir / "comparison.csv")
@@ -128,7 +134,7 @@ def run_autoencoder(config: AutoencoderConfig, log=None) -> RunResult:
 
     kind = "noisy" if std else "clean"
     grid_rows = {"test image": x_test[examples]} | ({"noisy input": test_inputs[examples]} if std else {})
-    grid_rows["CAE"] = net.autoencoder.predict(test_inputs[examples], verbose=0)
+    grid_rows["CAE"] = apply(net.autoencoder, test_inputs[examples])
     grid_rows[f"PCA ({config.latent_dim})"] = pca_reconstruct(pca, test_inputs[examples])
     save_reconstructions(grid_rows, run_dir / "reconstructions.png", title,
                          [data.class_names[c] for c in y_test[examples]])
