@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 
 import numpy as np
@@ -22,7 +23,7 @@ from utilities.gan.quality import entropy_bits, score_predictions, within_class_
 from utilities.gan.trainer import GanTrainer
 
 # Tiny networks for the CLI tests: the flow is what they check, not the samples.
-TINY = ["--width", "4", "--latent-dim", "8", "--batch-size", "64", "--eval-samples", "100", "--no-progress"]
+TINY = ["--width", "4", "--latent-dim", "8", "--batch-size", "128", "--eval-samples", "100", "--no-progress"]
 
 
 def _sigmoid(x):
@@ -102,16 +103,16 @@ def test_quality_numbers():
 
 @pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
 def test_losses_stay_finite_at_the_defaults(model):
-    """Three compiled steps with every default (width, Adam settings, batch 128) on the real digits."""
+    """Two compiled steps with every default (width, Adam settings, batch 128) on the real digits."""
     data = digits_images()
     trainer = GanTrainer(GanConfig(model=model))
     weights_before = trainer.generator.get_layer("g_up1").get_weights()[0].copy()
-    for real, labels in epoch_batches(data.x_train, data.y_train, 128, seed=0, epoch=1).take(3):
+    for real, labels in epoch_batches(data.x_train, data.y_train, 128, seed=0, epoch=1).take(2):
         out = {k: float(v) for k, v in trainer.train_step(real, labels).items()}
         assert all(np.isfinite(v) for v in out.values()), out
         assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
     assert not np.allclose(trainer.generator.get_layer("g_up1").get_weights()[0], weights_before)
-    assert int(trainer.g_optimizer.iterations.numpy()) == 3 and int(trainer.d_optimizer.iterations.numpy()) == 3
+    assert int(trainer.g_optimizer.iterations.numpy()) == 2 and int(trainer.d_optimizer.iterations.numpy()) == 2
 
 
 def _run(argv, tmp_path):
@@ -146,7 +147,7 @@ def test_cli_outputs_and_resume_equals_an_uninterrupted_run(tmp_path):
     header = (run / "metrics.csv").read_text().splitlines()[0]
     assert len(_metrics(run)) == 2 and "accuracy_9" in header and "entropy_bits" in header and "diversity" in header
     steps = (run / "steps.csv").read_text().splitlines()
-    assert len(steps) == 1 + 2 * (1347 // 64)
+    assert len(steps) == 1 + 2 * (1347 // 128)
     assert list((tmp_path / "logs" / "straight").glob("events.out.tfevents.*"))
 
     assert _run(["--model", "cdcgan", "--epochs", "1", "--run-name", "split", *TINY], tmp_path)[0] == 0
@@ -197,8 +198,9 @@ def test_mnist_offline_is_one_line_and_suggests_digits(tmp_path, monkeypatch):
 
 def test_judge_is_trained_once_and_cached(tmp_path, monkeypatch):
     from utilities.gan import judge as judge_module
-    monkeypatch.setattr(judge_module, "EPOCHS", {"digits": 2})
-    data = digits_images()
+    monkeypatch.setattr(judge_module, "EPOCHS", {"digits": 1})
+    full = digits_images()
+    data = dataclasses.replace(full, x_train=full.x_train[:256], y_train=full.y_train[:256])
     first = judge_module.load_or_train_judge(data, tmp_path, log=lambda _: None)
     assert first.trained_now and first.path == tmp_path / "digits_v1.weights.h5" and first.path.exists()
     again = judge_module.load_or_train_judge(data, tmp_path, log=lambda _: None)
