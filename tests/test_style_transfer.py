@@ -133,7 +133,7 @@ def test_extractor_is_one_pass_over_the_same_layers(vgg16, network):
         f"block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3)) for i in range(1, n + 1)} | {"block5_conv1"}
     # at the network's own size it reproduces the full model's activations
     x = np.random.default_rng(3).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
-    reference = keras.Model(vgg16.inputs, [vgg16.get_layer(n).output for n in layers])(network.preprocess(x))
+    reference = keras.Model(vgg16.inputs, [vgg16.get_layer(n).output for n in layers])([network.preprocess(x)])
     ours = network(x)
     for name, expected in zip(layers, reference, strict=True):
         np.testing.assert_allclose(ours[name].numpy(), expected.numpy(), rtol=1e-4, atol=1e-4 * float(

@@ -60,8 +60,10 @@ def test_cli_writes_every_output(tmp_path, weights, pictures, capsys):
     assert "style" in printed and str(out) in printed
 
 
+@pytest.mark.slow
 def test_cli_preserve_colors_adam_bfloat16(tmp_path, weights, pictures):
-    """The other branches together: Adam, luminance-only transfer, mixed bfloat16, noise start."""
+    """The other branches together through the CLI: Adam, luminance-only transfer, mixed bfloat16, noise start
+    (each is also covered on its own by the fast tests in test_style_transfer.py)."""
     out = tmp_path / "lum.png"
     code = style_transfer.main([str(pictures[0]), str(pictures[1]), "-o", str(out), "--weights", str(weights),
                                 "--image-size", "32", "--iterations", "3", "--save-every", "0", "--no-progress",

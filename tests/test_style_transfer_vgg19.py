@@ -69,7 +69,7 @@ def test_vgg19_synthetic_h5_and_npy_load_like_keras_applications(tmp_path):
     x = np.random.default_rng(1).uniform(0, 255, (1, 224, 224, 3)).astype(np.float32)
     preprocessed = models.get_spec("vgg19").preprocess(x)
     expected_logits = reference(preprocessed).numpy()
-    expected_conv = keras.Model(reference.inputs, reference.get_layer("block5_conv4").output)(preprocessed).numpy()
+    expected_conv = keras.Model(reference.inputs, reference.get_layer("block5_conv4").output)([preprocessed]).numpy()
     del reference
     for path in (h5, write_pickled_npy(tmp_path / "vgg19.npy", caffe)):
         model = models.build_model("vgg19", weights=path)
