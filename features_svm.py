@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "features (default 1.0)")
     clf.add_argument("--grid", action="store_true", help="cross-validated search over C in 0.01, 0.1, 1, 10, 100")
     clf.add_argument("--cv-folds", type=int, default=5, help="stratified folds of the C search (default %(default)s)")
-    clf.add_argument("--epochs", type=int, default=30, help="finetune-head: epochs (default %(default)s)")
-    clf.add_argument("--learning-rate", type=float, default=1e-3, help="finetune-head: Adam step (default %(default)s)")
+    clf.add_argument("--epochs", type=int, default=100, help="finetune-head: epochs (default %(default)s)")
+    clf.add_argument("--learning-rate", type=float, default=0.03,
+                     help="finetune-head: Adam's first step, cosine-decayed to 0 (default %(default)s)")
     out = p.add_argument_group("output")
     out.add_argument("--output-dir", type=Path, default=Path("results/features_svm"), help="(default %(default)s)")
     out.add_argument("--cache-dir", type=Path, help="feature cache (default <output-dir>/cache)")

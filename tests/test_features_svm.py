@@ -189,13 +189,13 @@ def test_dense_head_learns_and_agrees_with_logistic_regression():
 
     x, y = load_digits(return_X_y=True)
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    head = classifiers.make_classifier("finetune-head", 10.0, epochs=20, learning_rate=0.05, batch_size=100)
+    head = classifiers.make_classifier("finetune-head", 10.0)
     logreg = classifiers.make_classifier("logreg", 10.0)
     head.fit(x[:600], y[:600])
     logreg.fit(x[:600], y[:600])
     a, b = head.predict(x[600:]), logreg.predict(x[600:])
     assert np.mean(a == y[600:]) > 0.85
-    assert np.mean(a == b) > 0.93
+    assert np.mean(a == b) > 0.95
 
 
 def _main(argv, capsys) -> tuple[int, str]:

@@ -49,8 +49,8 @@ class Config:
     grid: bool = False
     cv_folds: int = 5
     classifier: str = "linear-svm"
-    epochs: int = 30
-    learning_rate: float = 1e-3
+    epochs: int = 100
+    learning_rate: float = 0.03
     batch_size: int = 32
     precision: str = "float32"
     seed: int = 0
