@@ -56,7 +56,8 @@ INSERTION_TAG = "insertion_auc/"
 SECONDS_TAG = "explanation_seconds"
 SCORED_METHODS = ("gradcam",)   # maps with deletion/insertion curves (each costs 2 x (steps + 1) forwards)
 DEFAULT_IMAGES = 8
-DELETION_STEPS = 8          # points on each curve after the start: coarse, but the same every epoch
+DELETION_STEPS = 4          # points after the start (0, 25, 50, 75, 100 % of the pixels): coarse, the same
+                            # every epoch, and the curves are most of the cost (bench/explain_logging_bench.py)
 PANELS = ("input", "Grad-CAM true", "Grad-CAM predicted", "saliency true", "saliency predicted")
 CAPTION_PIXELS = 16
 GRADCAM_ALPHA = 0.5
