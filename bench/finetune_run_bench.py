@@ -9,7 +9,8 @@ Then, on generated 800x600 JPEGs (--train / --val images, 10 classes, synthetic
 bvlc_alexnet.npy weights in the real format):
   cache     building the feature cache (decode + both flip states through the frozen trunk)
             as a ratio to the trunk's own forward throughput on an in-memory batch (same passes)
-  run N     `python assignment_3a.py --remove-fc 1 --epochs N` as a subprocess, start-up, cache,
+  run N     `python assignment_3a.py --remove-fc 1 --epochs N --explain-every 0` as a subprocess
+            (training alone; bench/explain_logging_bench.py measures the explanations), start-up, cache,
             validation and checkpoints included: training images / wall second, ratio to the
             baseline's steady rate
   steady    the median images/s of epochs 2.. of the longest run, ratio to the baseline
@@ -138,7 +139,8 @@ def run_cli(work: Path, weights_file: Path, train_list: Path, val_list: Path, ep
     command = [sys.executable, str(ROOT / "assignment_3a.py"), "--remove-fc", "1", "--weights", str(weights_file),
                "--train-list", str(train_list), "--val-list", str(val_list), "--epochs", str(epochs),
                "--display-step", str(display_step), "--logdir", str(work / "logs"),
-               "--checkpoint-dir", str(work / "checkpoints"), "--run-name", name, "--no-progress"]
+               "--checkpoint-dir", str(work / "checkpoints"), "--run-name", name, "--no-progress",
+               "--explain-every", "0"]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
