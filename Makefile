@@ -35,3 +35,11 @@ bench: env
 	$(PY) bench/training_bench.py
 	$(PY) bench/explain_bench.py
 	$(PY) bench/explain_methods_bench.py
+	$(PY) bench/explain_precision_bench.py
+	$(PY) bench/explain_logging_bench.py
+	$(PY) bench/finetune_run_bench.py
+	$(PY) bench/features_svm_bench.py
+	$(PY) bench/style_transfer_bench.py
+	$(PY) bench/autoencoder_bench.py
+	$(PY) bench/domain_adaptation_bench.py
+	$(PY) bench/gan_bench.py
