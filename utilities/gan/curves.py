@@ -13,7 +13,7 @@ from utilities.common.figures import save_figure
 def save_curves(steps: dict[str, np.ndarray], epochs: dict[str, np.ndarray], dest: str | os.PathLike,
                 title: str) -> Path:
     """`steps`: per-step arrays (epoch_float, d_loss, g_loss, d_real, d_fake); `epochs`: per-epoch
-    arrays (epoch, d_loss, g_loss, entropy_bits, diversity and, for the cDCGAN, accuracy)."""
+    arrays (epoch, d_loss, g_loss, d_real, d_fake, entropy_bits, diversity and, for the cDCGAN, accuracy)."""
     fig = Figure(figsize=(12, 3.8))
     loss_ax, d_ax, q_ax = fig.subplots(1, 3)
     x = steps["epoch_float"]
@@ -23,10 +23,12 @@ def save_curves(steps: dict[str, np.ndarray], epochs: dict[str, np.ndarray], des
                      label=f"{label} (epoch mean)")
     loss_ax.set(xlabel="epoch", ylabel="loss", title="losses (faint: every step)")
     loss_ax.legend(fontsize=8)
-    d_ax.plot(x, steps["d_real"], color="tab:green", alpha=0.6, linewidth=0.8, label="D(x), real")
-    d_ax.plot(x, steps["d_fake"], color="tab:red", alpha=0.6, linewidth=0.8, label="D(G(z)), fake")
+    for key, label, color in (("d_real", "D(x), real", "tab:green"), ("d_fake", "D(G(z)), fake", "tab:red")):
+        d_ax.plot(x, steps[key], color=color, alpha=0.2, linewidth=0.8)
+        d_ax.plot(epochs["epoch"], epochs[key], color=color, label=f"{label} (epoch mean)")
     d_ax.axhline(0.5, color="gray", linestyle=":", linewidth=0.8)
-    d_ax.set(xlabel="epoch", ylabel="mean probability 'real'", ylim=(0, 1), title="discriminator outputs")
+    d_ax.set(xlabel="epoch", ylabel="mean probability 'real'", ylim=(0, 1),
+             title="discriminator outputs (faint: every step)")
     d_ax.legend(fontsize=8)
     q_ax.plot(epochs["epoch"], epochs["entropy_bits"], color="tab:purple", label="class entropy (bits)")
     q_ax.axhline(np.log2(10), color="tab:purple", linestyle=":", linewidth=0.8)
