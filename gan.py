@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beta1", type=float, default=d.beta1, help="Adam's beta_1 for both (default %(default)s)")
     p.add_argument("--latent-dim", type=int, default=d.latent_dim, help="size of the noise z (default %(default)s)")
     p.add_argument("--width", type=int, default=d.width,
-                   help="channels of the first D / last G layer (the handout's ndf = ngf) (default %(default)s)")
+                   help="channels of the first D / last G layer (ndf = ngf of the PyTorch DCGAN code) "
+                        "(default %(default)s)")
     p.add_argument("--g-loss", choices=("non-saturating", "minimax"), default=d.g_loss,
                    help="generator loss: -log D(G(z)) or the original log(1 - D(G(z))) (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed,

@@ -1,7 +1,7 @@
 """DCGAN and conditional DCGAN networks for 32x32 grayscale digits, and the small judge classifier.
 
-The layout is the DCGAN of Radford et al. (2015) as the PyTorch DCGAN example and the RDFIA
-GAN practical build it for 32x32 MNIST:
+The layout is the DCGAN of Radford et al. (2015) as the PyTorch DCGAN example builds it,
+at 32x32 (the size DCGAN-on-MNIST code usually resizes MNIST to):
 
     generator      z (latent_dim) -> 1x1 -> ConvT 4x4/1 (8w) 4x4 -> ConvT 4x4/2 (4w) 8x8
                    -> ConvT 4x4/2 (2w) 16x16 -> ConvT 4x4/2 (1) 32x32 -> tanh
@@ -9,7 +9,7 @@ GAN practical build it for 32x32 MNIST:
     discriminator  x 32x32 -> Conv 4x4/2 (w) 16x16 LReLU(0.2) -> Conv 4x4/2 (2w) 8x8 BN LReLU
                    -> Conv 4x4/2 (4w) 4x4 BN LReLU -> Conv 4x4 valid (1) 1x1 -> logit
 
-`w` is `width` (the handout's ngf = ndf). Weights are drawn from N(0, 0.02), batch-norm scales
+`w` is `width` (ngf = ndf of the PyTorch code). Weights are drawn from N(0, 0.02), batch-norm scales
 from N(1, 0.02) (the paper's initialisation); batch norm uses PyTorch's momentum 0.1 and
 epsilon 1e-5 (Keras: momentum=0.9). The discriminator returns a logit: losses use the
 numerically stable `sigmoid_cross_entropy_with_logits` form instead of a sigmoid layer.

@@ -10,7 +10,7 @@ MODELS = ("dcgan", "cdcgan")
 GAN_DATASETS = ("digits", "mnist")
 DEFAULT_EPOCHS = {"mnist": 5, "digits": 100}
 """Epochs when --epochs is not given: MNIST's 469 steps per epoch make 5 epochs about 2,300 steps
-(the handout's order of magnitude); the 1,347 bundled training digits give 10 steps per epoch."""
+(the order of magnitude of a DCGAN-on-MNIST exercise); the 1,347 bundled training digits give 10 steps per epoch."""
 
 # Changing these would make a different experiment: --resume refuses it (RunCheckpoint names them).
 RESUME_KEYS = ("model", "dataset", "latent_dim", "width", "batch_size", "lr_g", "lr_d", "beta1", "g_loss", "seed")

@@ -1,7 +1,7 @@
 """Training images for the GANs: a 28x28 digit set in [0, 1] -> 32x32 in [-1, 1], batched by tf.data.
 
 The generator ends in tanh, so images are scaled to [-1, 1] as DCGAN does. The DCGAN layout
-works on 32x32 (4 -> 8 -> 16 -> 32): the handout resized MNIST to 32; here the 28x28 digits are
+works on 32x32 (4 -> 8 -> 16 -> 32): DCGAN-on-MNIST code usually resizes MNIST to 32; here the 28x28 digits are
 padded by 2 background pixels on each side instead, which keeps every pixel as it was (MNIST's
 digits already sit in a 20x20 box with an empty border).
 """
