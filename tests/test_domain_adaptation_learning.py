@@ -1,7 +1,7 @@
 """DANN adapts, not only runs: bundled digits -> the same digits blended with scikit-image photos.
 
 Source-only and DANN (lambda schedule, annealed learning rate) with small conv widths (8, 16),
-20 epochs, three seeds each; both are judged on the unlabelled target's test images. Every
+10 epochs, three seeds each; both are judged on the unlabelled target's test images. Every
 number is printed (`pytest -s`); README "Domain adaptation" has the full-length (40-epoch)
 comparison with the fixed-lambda and pseudo-labelling variants, where DANN's lead is larger
 (about 7 points on every seed).
@@ -22,7 +22,7 @@ VARIANTS = (("source-only", "source-only", None), ("dann", "dann", "schedule"))
 @pytest.mark.slow
 def test_dann_beats_source_only_on_the_target_domain(tmp_path):
     domains = load_domains("digits", Path("unused"))
-    config = Config(filters=(8, 16), epochs=20, out_dir=tmp_path, logdir=tmp_path / "logs", progress=False,
+    config = Config(filters=(8, 16), epochs=10, out_dir=tmp_path, logdir=tmp_path / "logs", progress=False,
                     embedding="none")
     result = compare(config, list(SEEDS), variants=VARIANTS, domains=domains)
     print("\n" + result.table)
@@ -33,11 +33,11 @@ def test_dann_beats_source_only_on_the_target_domain(tmp_path):
     for runs in scores.values():  # both learn the source task
         assert min(r.scores.source_accuracy for r in runs) > 0.9
     assert source_only.max() < 0.6  # the domain gap is real: the source classifier fails on the target
-    # measured here (seeds 0, 1, 2): source-only 0.409 0.396 0.447, DANN 0.467 0.442 0.464 (+4.1 points on
-    # average, +1.8 on the closest seed). Float differences between machines change the training
-    # trajectories, so the margins below leave room for another draw of the same distribution.
+    # measured here (seeds 0, 1, 2): source-only 0.409 0.396 0.418, DANN 0.473 0.422 0.467 (+4.7 points on
+    # average, +2.7 on the closest seed; with 20 epochs +4.1 and +1.8). Float differences between machines
+    # change the training trajectories, so the margins leave room for another draw of the same distribution.
     assert np.sum(dann > source_only) >= 2
-    assert dann.mean() - source_only.mean() > 0.015
+    assert dann.mean() - source_only.mean() > 0.02
     # the reversed gradient makes the domains harder to tell apart
     domain_so = np.mean([r.scores.domain_accuracy for r in scores["source-only"]])
     domain_dann = np.mean([r.scores.domain_accuracy for r in scores["dann"]])
