@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "1")   # as the CLIs run (utilities/common/quiet_tf.py)
 
 import sys
 from pathlib import Path

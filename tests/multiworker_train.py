@@ -39,10 +39,10 @@ def main() -> None:
     if die_after is not None:
         original = runner.train_step
 
-        def train_step(batch, spec, *, with_gradients=False):
+        def train_step(batch, spec, *, display=False):
             if int(optimizer.iterations.numpy()) >= die_after:
                 os._exit(17)
-            return original(batch, spec, with_gradients=with_gradients)
+            return original(batch, spec, display=display)
         runner.train_step = train_step
     images, labels = separable_arrays(12)
     step, epoch = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)

@@ -123,10 +123,10 @@ def test_remove_fc2_interrupted_and_resumed_equals_uninterrupted(image_set, tmp_
 
     original_step = training.StepRunner.train_step
 
-    def killed_in_second_epoch(self, batch, spec, *, with_gradients=False):
+    def killed_in_second_epoch(self, batch, spec, *, display=False):
         if int(self.optimizer.iterations.numpy()) == STEPS_PER_EPOCH + 1:
             signal.raise_signal(signal.SIGTERM)  # like `kill`: the CLI turns it into a clean stop
-        return original_step(self, batch, spec, with_gradients=with_gradients)
+        return original_step(self, batch, spec, display=display)
 
     monkeypatch.setattr(training.StepRunner, "train_step", killed_in_second_epoch)
     assert assignment_3a.main([*args, "--run-name", "killed"]) == assignment_3a.EXIT_INTERRUPTED

@@ -43,10 +43,10 @@ SCRIPT = textwrap.dedent("""
         step, epoch = tf.Variable(0, dtype=tf.int64), tf.Variable(0, dtype=tf.int64)
         seen = []
         class Observer:
-            def variables(self, *a): pass
             def speed(self, *a): pass
-            def train_step(self, step, *, loss, accuracy, learning_rate, gradients=None, variables=()):
-                seen.append((step, [float(np.abs(g).sum()) for g in gradients]))
+            def train_step(self, step, *, loss, accuracy, learning_rate, display):
+                seen.append((step, [float(np.abs(g).sum()) for tag, g in sorted(display.items())
+                                    if tag.endswith("/gradient")]))
             def validation_epoch(self, step, *, loss, accuracy, confusion, epoch):
                 seen.append((step, int(confusion.sum())))
         records = fit(runner, ArrayData(images, labels, 4, separable_arrays(7, seed=1)), epochs=2,

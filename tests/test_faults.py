@@ -38,8 +38,8 @@ def diverging_runner(explode_at_step: int):
     runner = StepRunner(model, model.trainable_variables, keras.optimizers.SGD(0.01), num_classes=3)
     original = runner.train_step
 
-    def train_step(batch, spec, *, with_gradients=False):
-        result = original(batch, spec, with_gradients=with_gradients)
+    def train_step(batch, spec, *, display=False):
+        result = original(batch, spec, display=display)
         if int(runner.optimizer.iterations.numpy()) == explode_at_step + 1:
             model.get_layer("classifier").bias.assign([np.inf, 0.0, 0.0])
         return result

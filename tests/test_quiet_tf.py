@@ -20,3 +20,15 @@ def test_start_up_lines_hidden_and_stderr_restored():
     # writes after the import must still arrive.
     assert _stderr().strip() == "after import"
 
+
+
+def test_pooled_cpu_allocator_unless_the_environment_says_otherwise():
+    check = ("from utilities.common.quiet_tf import import_tensorflow_quietly; import_tensorflow_quietly(); "
+             "import tensorflow as tf; tf.ones((256, 256)) + 1\n"
+             "try:\n    tf.config.experimental.get_memory_info('CPU:0'); print('pooled')\n"
+             "except ValueError:\n    print('malloc')")   # only the BFC allocator keeps statistics
+    base = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    for extra, expected in (({}, "pooled"), ({"TF_CPU_ALLOCATOR_USE_BFC": "0"}, "malloc")):
+        out = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env={**base, **extra}, capture_output=True,
+                             text=True, timeout=120, check=True).stdout
+        assert out.strip() == expected

@@ -12,7 +12,7 @@ from tests.fixtures_training import NUM_CLASSES, TINY_SIZE, build_tiny_model, re
 from utilities.finetune.checkpointing import CheckpointError, TrainingCheckpoint, find_latest_run, frozen_fingerprint
 from utilities.finetune.confusion_image import confusion_matrix_png
 from utilities.finetune.report import format_report
-from utilities.finetune.tb_logging import RunLogger, histogram_buckets
+from utilities.finetune.tb_logging import RunLogger, histogram_buckets, histogram_tables
 from utilities.finetune.training import NonFiniteLossError, StepRunner, fit
 
 
@@ -44,14 +44,12 @@ class RecordingObserver:
     def __init__(self):
         self.variable_steps, self.train_steps, self.gradient_steps, self.validation = [], [], [], []
 
-    def variables(self, step, variables):
-        self.variable_steps.append(step)
-
-    def train_step(self, step, *, loss, accuracy, learning_rate, gradients=None, variables=()):
+    def train_step(self, step, *, loss, accuracy, learning_rate, display):
         self.train_steps.append(step)
-        if gradients is not None:
-            assert len(gradients) == len(variables)
+        if any(tag.endswith("/gradient") for tag in display):
             self.gradient_steps.append(step)
+        if any(not tag.endswith("/gradient") for tag in display):
+            self.variable_steps.append(step)
 
     def speed(self, step, images_per_second):
         pass
@@ -77,14 +75,14 @@ def test_step_is_plain_sgd_on_trainable_variables_only():
 
     runner = StepRunner(model, model.trainable_variables, keras.optimizers.SGD(0.1), num_classes=NUM_CLASSES)
     data = tf.data.Dataset.from_tensors((images, labels))
-    result = runner.train_step(next(iter(data)), data.element_spec, with_gradients=True)
+    result = runner.train_step(next(iter(data)), data.element_spec, display=True)
 
     assert float(result.loss) == pytest.approx(float(loss), rel=1e-5)
     assert sorted(v.path for v in runner.variables) == ["classifier/bias", "classifier/kernel",
                                                           "fc7/bias", "fc7/kernel"]
-    for variable, old, gradient, logged in zip(model.trainable_variables, before, expected_gradients,
-                                               result.gradients, strict=True):
-        np.testing.assert_allclose(logged, gradient, rtol=1e-5, atol=1e-7)
+    for variable, old, gradient in zip(model.trainable_variables, before, expected_gradients, strict=True):
+        np.testing.assert_allclose(result.display[variable.path + "/gradient"], gradient, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(result.display[variable.path], old)   # the value before the update
         np.testing.assert_allclose(variable.numpy(), old - 0.1 * gradient.numpy(), rtol=1e-5, atol=1e-7)
     for variable in model.non_trainable_variables:
         np.testing.assert_array_equal(variable.numpy(), frozen[variable.path])
@@ -105,7 +103,7 @@ def test_fit_logs_exactly_every_display_step_and_validates_every_example():
     assert observer.validation == [(3, 1, 7), (6, 2, 7), (9, 3, 7)]
     assert [r.step for r in records] == [3, 6, 9] and int(step.numpy()) == 9 and int(epoch.numpy()) == 3
     # one trace per compiled step, although the last batch of each epoch is short
-    assert runner.tracing_counts() == {"train_with_gradients": 1, "train": 1, "evaluate": 1}
+    assert runner.tracing_counts() == {"display": 1, "train": 1, "evaluate": 1}
 
 
 def test_fit_continues_from_counters_and_display_step_one():
@@ -209,9 +207,8 @@ def test_run_logger_layout(tmp_path):
     logger = RunLogger(tmp_path / "run", ["a", "b"])
     variable = tf.Variable(np.ones((2, 2), np.float32), name="w")
     logger.hparams({"remove_fc": 2, "learning_rate": 0.01}, trial_id="run")
-    logger.variables(0, [variable])
-    logger.train_step(0, loss=1.0, accuracy=0.5, learning_rate=0.01, gradients=[tf.ones((2, 2))],
-                      variables=[variable])
+    logger.train_step(0, loss=1.0, accuracy=0.5, learning_rate=0.01,
+                      display=histogram_tables([variable], [variable.read_value()], [tf.ones((2, 2))]))
     logger.validation_epoch(1, loss=0.5, accuracy=0.75, confusion=np.array([[3, 1], [0, 4]]), epoch=1)
     logger.close()
     events = read_events(tmp_path / "run")
@@ -250,3 +247,36 @@ def test_histogram_buckets_match_tensorboard(values):
     np.testing.assert_allclose(ours[:, :2], reference[:, :2], rtol=1e-6)
     assert ours[:, 2].sum() == reference[:, 2].sum() == values.size
     assert np.abs(ours[:, 2] - reference[:, 2]).sum() <= 2  # float32 vs float64 bin edges
+
+
+@pytest.mark.parametrize("size", [5, 64, 65, 200])
+def test_histogram_counts_in_chunks_equal_one_call(monkeypatch, size):
+    from utilities.finetune import tb_logging
+    monkeypatch.setattr(tb_logging, "CHUNK", 64)            # 200 values: chunks of 64, 64, 64, 8
+    values = np.random.default_rng(size).normal(size=size).astype(np.float32)
+    table = tb_logging.histogram_buckets(values).numpy()
+    expected = tf.histogram_fixed_width(values, [values.min(), values.max()], nbins=30).numpy()
+    np.testing.assert_array_equal(table[:, 2], expected)
+
+
+def test_display_step_computes_histogram_tables_of_the_values_before_the_update():
+    model = build_tiny_model(dropout=0.0)
+    models.set_trainable(model, ["classifier"])
+    images, labels = separable_arrays(6)
+    before = {v.path: v.numpy().copy() for v in model.trainable_variables}
+    plain = StepRunner(model, model.trainable_variables, keras.optimizers.SGD(0.1), num_classes=NUM_CLASSES)
+    data = tf.data.Dataset.from_tensors((images, labels))
+    raw = plain.train_step(next(iter(data)), data.element_spec, display=True).display
+    for variable in model.trainable_variables:          # undo the step, then take it with tables
+        variable.assign(before[variable.path])
+    tables = StepRunner(model, model.trainable_variables, keras.optimizers.SGD(0.1), num_classes=NUM_CLASSES,
+                        display_summary=histogram_tables).train_step(next(iter(data)), data.element_spec,
+                                                                     display=True).display
+    assert set(tables) == set(raw) == {"classifier/kernel", "classifier/bias", "classifier/kernel/gradient",
+                                       "classifier/bias/gradient"}
+    for tag, table in tables.items():
+        assert table.shape == (30, 3)
+        expected = histogram_buckets(raw[tag]).numpy()
+        np.testing.assert_array_equal(table.numpy()[:, 2], expected[:, 2])
+        np.testing.assert_allclose(table.numpy()[:, :2], expected[:, :2], rtol=1e-12)  # graph vs eager linspace
+    np.testing.assert_array_equal(raw["classifier/kernel"], before["classifier/kernel"])

@@ -42,7 +42,7 @@ from utilities.finetune.feature_cache import (
     split_for_cache,
 )
 from utilities.finetune.report import format_report
-from utilities.finetune.tb_logging import RunLogger
+from utilities.finetune.tb_logging import RunLogger, histogram_tables
 from utilities.finetune.training import NoTrainingDataError, StepRunner, fit
 from utilities.finetune.training_data import CachedData, ImageData, read_labelled_list
 from utilities.wikiart import dataset
@@ -310,7 +310,7 @@ class Experiment:
         split = self._cache_split(model, len(train), epochs_left)
         data, network = self._data(model, split, train, val)
         runner = StepRunner(network, model.trainable_variables, optimizer, num_classes=c.num_classes,
-                            strategy=self.strategy)
+                            strategy=self.strategy, display_summary=histogram_tables)
         logger = RunLogger(self.run_dir, class_names(c.num_classes), enabled=self.chief)
         explanations = self._explanations(model, val)
         observer = logger if explanations is None else ExplainingObserver(logger, explanations, c.explain_every)

@@ -308,9 +308,6 @@ class ExplainingObserver:
             raise ValueError(f"every must be >= 1, got {every}")
         self.inner, self.explanations, self.every = inner, explanations, every
 
-    def variables(self, step, variables):
-        self.inner.variables(step, variables)
-
     def train_step(self, step, **kwargs):
         self.inner.train_step(step, **kwargs)
 

@@ -21,16 +21,17 @@ from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.hparams import api as hp
 
 from utilities.finetune.confusion_image import confusion_matrix_png
+from utilities.finetune.training import raw_display_summary
 
 LOSS_TAG = "cross_entropy"
 ACCURACY_TAG = "accuracy"
 LEARNING_RATE_TAG = "learning_rate"
 SPEED_TAG = "images_per_second"
 CONFUSION_TAG = "confusion_matrix"
-GRADIENT_SUFFIX = "/gradient"
 
 
 DEFAULT_BUCKETS = 30
+CHUNK = 1 << 20   # values per histogram_fixed_width call (see _chunked_counts)
 
 
 def histogram_buckets(data, bucket_count: int = DEFAULT_BUCKETS) -> tf.Tensor:
@@ -47,7 +48,7 @@ def histogram_buckets(data, bucket_count: int = DEFAULT_BUCKETS) -> tf.Tensor:
     low, high = tf.reduce_min(data), tf.reduce_max(data)
     # A constant tensor gets one bucket holding every value at its right end, as TensorBoard does.
     spread = tf.where(high > low, high, low + 1.0)
-    counts = tf.histogram_fixed_width(data, tf.stack([low, spread]), nbins=bucket_count)
+    counts = _chunked_counts(data, tf.stack([low, spread]), bucket_count)
     low64, high64 = tf.cast(low, tf.float64), tf.cast(high, tf.float64)
     edges = tf.concat([tf.linspace(low64, high64, bucket_count + 1)[:-1], [high64]], 0)
     size = tf.cast(tf.size(data), tf.float64)
@@ -58,40 +59,34 @@ def histogram_buckets(data, bucket_count: int = DEFAULT_BUCKETS) -> tf.Tensor:
     return tf.stack([lefts, rights, counts], axis=1)
 
 
+def _chunked_counts(data: tf.Tensor, value_range: tf.Tensor, bucket_count: int) -> tf.Tensor:
+    """`tf.histogram_fixed_width` over chunks of at most CHUNK values, summed: the same counts.
+
+    The op's CPU kernel materialises a bin index per value and counts them in one serial loop;
+    on a 16.7 M-value FC kernel that is ~4x slower than chunks whose temporaries stay in cache
+    and that run on every core (bench/finetune_run_bench.py, "summaries").
+    """
+    size = data.shape[0]
+    if size is None or size <= CHUNK:
+        return tf.histogram_fixed_width(data, value_range, nbins=bucket_count)
+    sizes = [CHUNK] * (size // CHUNK) + ([size % CHUNK] if size % CHUNK else [])
+    return tf.add_n([tf.histogram_fixed_width(part, value_range, nbins=bucket_count)
+                     for part in tf.split(data, sizes)])
+
+
 HISTOGRAM_METADATA = histogram_metadata.create_summary_metadata(display_name=None, description="")
 
 
-def write_histogram(tag: str, data, step, bucket_count: int = DEFAULT_BUCKETS) -> None:
-    """A histogram summary (histogram plugin format) in the default writer."""
-    tf.summary.write(tag, histogram_buckets(data, bucket_count), step=step, metadata=HISTOGRAM_METADATA)
+def histogram_tables(variables: Sequence, values: Sequence[tf.Tensor],
+                     gradients: Sequence[tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The display step's summary (a `training.DisplaySummary`): one histogram table per
+    variable (its value before the update) and per gradient, under the TF1 skeleton's tags.
 
-
-class HistogramWriter:
-    """Writes one histogram per tensor of a fixed list of tags in a single compiled call.
-
-    Eagerly, each table costs a dozen small ops; a display step of AlexNet's remove-fc 2 head
-    has 12 (values and gradients of 6 variables). Compiled, the tables are computed and handed
-    to the (asynchronous) event writer in one graph execution: no Python per op, no host sync.
+    Traced into the display step itself, so the tables are computed in the same graph call
+    as the step, in parallel with it, and only (30, 3) tables leave the graph.
     """
-
-    def __init__(self, writer, tags: Sequence[str]):
-        self.writer = writer
-        self.tags = list(tags)
-        self._write = tf.function(self._write_all)
-
-    def _write_all(self, tensors, step):
-        with self.writer.as_default(step=step):
-            for tag, tensor in zip(self.tags, tensors, strict=True):
-                write_histogram(tag, tensor, step)
-
-    def __call__(self, step: int, tensors: Sequence) -> None:
-        self._write([tf.convert_to_tensor(t) for t in tensors], tf.constant(step, tf.int64))
-
-
-def variable_tag(variable) -> str:
-    """`fc7/kernel` for a Keras 3 variable (its path), falling back to the TF name."""
-    name = getattr(variable, "path", None) or variable.name
-    return name.split(":")[0]
+    return {tag: histogram_buckets(tensor)
+            for tag, tensor in raw_display_summary(variables, values, gradients).items()}
 
 
 class RunLogger:
@@ -101,7 +96,6 @@ class RunLogger:
         self.run_dir = Path(run_dir)
         self.class_names = list(class_names)
         self.enabled = enabled
-        self._histogram_writers: dict[tuple[str, ...], HistogramWriter] = {}
         if enabled:
             self.train = tf.summary.create_file_writer(str(self.run_dir / "train"))
             self.validation = tf.summary.create_file_writer(str(self.run_dir / "validation"))
@@ -133,28 +127,15 @@ class RunLogger:
             hp.hparams(dict(values), trial_id=trial_id)
         self.session.flush()
 
-    def _histograms(self, tags: Sequence[str], step: int, tensors: Sequence) -> None:
-        key = tuple(tags)
-        if key not in self._histogram_writers:
-            self._histogram_writers[key] = HistogramWriter(self.train, tags)
-        self._histogram_writers[key](step, tensors)
-
-    def variables(self, step: int, variables: Sequence) -> None:
-        """Histograms of the trained variables (values that produce this step's gradients)."""
-        if self.enabled:
-            self._histograms([variable_tag(v) for v in variables], step, variables)
-
     def train_step(self, step: int, *, loss: float, accuracy: float, learning_rate: float,
-                   gradients: Sequence | None = None, variables: Sequence = ()) -> None:
-        """Scalars of one display step and, when given, one gradient histogram per variable."""
+                   display: Mapping[str, tf.Tensor] | None = None) -> None:
+        """Scalars of one display step and its histogram tables (`histogram_tables`)."""
         with self.train.as_default(step=step):
             tf.summary.scalar(LOSS_TAG, loss)
             tf.summary.scalar(ACCURACY_TAG, accuracy)
             tf.summary.scalar(LEARNING_RATE_TAG, learning_rate)
-        pairs = [(variable_tag(v) + GRADIENT_SUFFIX, g)
-                 for v, g in zip(variables, gradients or (), strict=False) if g is not None]
-        if pairs and self.enabled:
-            self._histograms([tag for tag, _ in pairs], step, [g for _, g in pairs])
+            for tag, table in (display or {}).items():
+                tf.summary.write(tag, table, metadata=HISTOGRAM_METADATA)
 
     def speed(self, step: int, images_per_second: float) -> None:
         """Training throughput of an epoch, logged at the step of its last batch."""

@@ -2,9 +2,11 @@
 
 What the loop does per batch (global step = batches trained since the run started, from 0):
 softmax cross-entropy on logits, plain SGD update of the trainable variables only, accuracy
-by argmax. Every `display_step` batches it also returns the gradients (a second compiled
-step, traced once, so ordinary steps pay nothing for the histograms) and logs them. After
-each epoch it evaluates the whole validation set, logs, and checkpoints.
+by argmax. Every `display_step` batches a second compiled step (traced once, so ordinary steps
+pay nothing) also summarises the variables before the update and their gradients, in the same
+graph call (`DisplaySummary`: the run's logger turns them into histogram tables there, so no
+weight-sized tensor leaves the graph), and the observer logs the summary. After each epoch it
+evaluates the whole validation set, logs, and checkpoints.
 
 Under a strategy every replica computes the summed loss of its slice divided by the number of
 examples in the *global* batch, so the all-reduced (summed) gradients equal the gradients of
@@ -46,11 +48,35 @@ class NoTrainingDataError(RuntimeError):
     """An epoch had no readable training example: nothing was trained, nothing is saved."""
 
 
+# (variables, their values before the update, the gradients) -> {tag: tensor}, traced into the
+# display step. The default keeps the raw tensors; RunLogger.histogram_tables makes them tables.
+DisplaySummary = Callable[[Sequence, Sequence[tf.Tensor], Sequence[tf.Tensor]], dict]
+
+
+def variable_tag(variable) -> str:
+    """`fc7/kernel` for a Keras 3 variable (its path), falling back to the TF name."""
+    name = getattr(variable, "path", None) or variable.name
+    return name.split(":")[0]
+
+
+GRADIENT_SUFFIX = "/gradient"
+
+
+def raw_display_summary(variables: Sequence, values: Sequence[tf.Tensor],
+                        gradients: Sequence[tf.Tensor]) -> dict[str, tf.Tensor]:
+    """`{"fc7/kernel": value before the step, "fc7/kernel/gradient": gradient, ...}`."""
+    summary = {}
+    for variable, value, gradient in zip(variables, values, gradients, strict=True):
+        summary[variable_tag(variable)] = value
+        summary[variable_tag(variable) + GRADIENT_SUFFIX] = gradient
+    return summary
+
+
 @dataclass
 class TrainStepResult:
     loss: tf.Tensor
     accuracy: tf.Tensor
-    gradients: list | None = None
+    display: dict | None = None    # the DisplaySummary of a display step
 
 
 @dataclass
@@ -66,11 +92,14 @@ class StepRunner:
 
     `network` is the full model or, with cached features, the head that shares its layers.
     Steps take one element of a (distributed) dataset: a tuple (inputs, labels).
+    `display_summary` is traced into the display step (see `DisplaySummary`).
     """
 
     def __init__(self, network: keras.Model, variables: Sequence, optimizer: keras.optimizers.Optimizer,
-                 *, num_classes: int, strategy: tf.distribute.Strategy | None = None):
+                 *, num_classes: int, strategy: tf.distribute.Strategy | None = None,
+                 display_summary: DisplaySummary = raw_display_summary):
         self.network = network
+        self.display_summary = display_summary
         self.variables = list(variables)
         if not self.variables:
             raise ValueError("nothing to train: no trainable variables (check --train-layers)")
@@ -111,14 +140,16 @@ class StepRunner:
                 tf.cast(tf.size(labels), tf.float64), confusion)
 
     # ----- distributed steps, compiled once per kind with the dataset's element spec -----
-    def _train(self, batch, with_gradients: bool):
-        results = self.strategy.run(self._train_replica, args=(*batch, with_gradients))
+    def _train(self, batch, display: bool):
+        # Reads have value semantics: `values` keep the pre-update weights (copy on write).
+        values = [tf.identity(getattr(v, "value", v)) for v in self.variables] if display else None
+        results = self.strategy.run(self._train_replica, args=(*batch, display))
         loss = self.strategy.reduce(SUM, results[0], axis=None)
         accuracy = self.strategy.reduce(SUM, results[1], axis=None)
-        if not with_gradients:
+        if not display:
             return loss, accuracy
         gradients = [self.strategy.reduce(SUM, g, axis=None) for g in results[2]]
-        return loss, accuracy, gradients
+        return loss, accuracy, self.display_summary(self.variables, values, gradients)
 
     def _evaluate(self, batch):
         results = self.strategy.run(self._eval_replica, args=batch)
@@ -127,15 +158,15 @@ class StepRunner:
     def _function(self, kind: str, element_spec) -> Callable:
         if kind not in self._compiled:
             python = {"train": lambda b: self._train(b, False),
-                      "train_with_gradients": lambda b: self._train(b, True),
+                      "display": lambda b: self._train(b, True),
                       "evaluate": self._evaluate}[kind]
             self._compiled[kind] = tf.function(python, input_signature=[element_spec])
         return self._compiled[kind]
 
-    def train_step(self, batch, element_spec, *, with_gradients: bool = False) -> TrainStepResult:
-        kind = "train_with_gradients" if with_gradients else "train"
-        out = self._function(kind, element_spec)(batch)
-        return TrainStepResult(out[0], out[1], list(out[2]) if with_gradients else None)
+    def train_step(self, batch, element_spec, *, display: bool = False) -> TrainStepResult:
+        """One SGD step; a display step also returns its `display_summary`."""
+        out = self._function("display" if display else "train", element_spec)(batch)
+        return TrainStepResult(out[0], out[1], out[2] if display else None)
 
     def evaluate(self, dataset: tf.data.Dataset) -> Evaluation:
         """Loss, accuracy and confusion matrix over every example of `dataset`."""
@@ -168,18 +199,19 @@ class EpochData(Protocol):
 
 
 class TrainingObserver(Protocol):
-    """What the loop reports to (TensorBoard logger); all optional no-ops in `SilentObserver`."""
+    """What the loop reports to (TensorBoard logger); all optional no-ops in `SilentObserver`.
 
-    def variables(self, step: int, variables: Sequence) -> None: ...
+    `train_step` is called at display steps only, with that step's display summary.
+    """
+
     def train_step(self, step: int, *, loss: float, accuracy: float, learning_rate: float,
-                   gradients: Sequence | None = None, variables: Sequence = ()) -> None: ...
+                   display: dict) -> None: ...
     def speed(self, step: int, images_per_second: float) -> None: ...
     def validation_epoch(self, step: int, *, loss: float, accuracy: float, confusion: np.ndarray,
                          epoch: int) -> None: ...
 
 
 class SilentObserver:
-    def variables(self, step, variables): pass
     def train_step(self, step, **kwargs): pass
     def speed(self, step, images_per_second): pass
     def validation_epoch(self, step, **kwargs): pass
@@ -232,16 +264,14 @@ def fit(runner: StepRunner, data: EpochData, *, epochs: int, display_step: int,
         for batch in bar:
             global_step = int(step.numpy())
             display = global_step % display_step == 0
-            if display:
-                observer.variables(global_step, runner.variables)
-            result = runner.train_step(batch, spec, with_gradients=display)
+            result = runner.train_step(batch, spec, display=display)
             loss = float(result.loss)
             if not math.isfinite(loss):
                 raise NonFiniteLossError(global_step, current, f"loss is {loss}", learning_rate)
             accuracy = float(result.accuracy)
             if display:
                 observer.train_step(global_step, loss=loss, accuracy=accuracy, learning_rate=learning_rate,
-                                    gradients=result.gradients, variables=runner.variables)
+                                    display=result.display)
                 if hasattr(bar, "set_postfix"):
                     bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.2f}")
             step.assign_add(1)
