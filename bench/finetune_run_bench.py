@@ -1,12 +1,15 @@
 """Whole assignment-3a runs against the original's TF1 fine-tuning step, in one bench run.
 
-    .venv/bin/python bench/finetune_run_bench.py [--train 512] [--val 128] [--epochs 3 30]
+    .venv/bin/python bench/finetune_run_bench.py [--train 512] [--val 128] [--epochs 3 30] [--batch-size 64]
 
 Baseline (measured here, in this process): the TF1 skeleton's shape — a `tf.compat.v1` graph
-of AlexNet fed one in-memory batch of 64 through `feed_dict`, the full forward pass every
-step, plain gradient descent on fc7 + fc8 (Kratzert's remove-fc 1) — as steady images/s.
-Then, on generated 800x600 JPEGs (--train / --val images, 10 classes, synthetic
-bvlc_alexnet.npy weights in the real format):
+of AlexNet fed one in-memory batch of --batch-size through `feed_dict`, the full forward pass
+every step, plain gradient descent on fc7 + fc8 (Kratzert's remove-fc 1) — as steady images/s.
+This process uses the pooled CPU allocator the CLIs use (utilities/common/quiet_tf.py), so the
+ratios are not the allocator's; the baseline is also measured once under TensorFlow's default
+allocator (a subprocess) and printed. Then, on generated 800x600 JPEGs (--train / --val
+images, 10 classes, synthetic bvlc_alexnet.npy weights in the real format), with the CLI at
+--batch-size (the issue's measurements used 64; the CLI's default is the skeleton's 32):
   cache     building the feature cache (decode + both flip states through the frozen trunk)
             as a ratio to the trunk's own forward throughput on an in-memory batch (same passes)
   run N     `python assignment_3a.py --remove-fc 1 --epochs N --explain-every 0` as a subprocess
@@ -34,12 +37,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from utilities.common.quiet_tf import use_pooled_cpu_allocator  # noqa: E402
+
+use_pooled_cpu_allocator()
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-BATCH, SIZE, CLASSES = 64, 227, 10
+SIZE, CLASSES = 227, 10
+BATCH = 64   # set from --batch-size in main()
 
 
 def write_images(folder: Path, count: int, name: str, seed: int) -> Path:
@@ -133,12 +140,12 @@ def cache_ratio(weights_file: Path, train_list: Path) -> tuple[float, float]:
 
 
 def run_cli(work: Path, weights_file: Path, train_list: Path, val_list: Path, epochs: int,
-            display_step: int) -> tuple[float, list[float]]:
+            display_step: int, batch_size: int) -> tuple[float, list[float]]:
     """Wall seconds of one `assignment_3a.py` process and its per-epoch images/s."""
     name = f"e{epochs}_d{display_step}"
     command = [sys.executable, str(ROOT / "assignment_3a.py"), "--remove-fc", "1", "--weights", str(weights_file),
                "--train-list", str(train_list), "--val-list", str(val_list), "--epochs", str(epochs),
-               "--display-step", str(display_step), "--logdir", str(work / "logs"),
+               "--display-step", str(display_step), "--batch-size", str(batch_size), "--logdir", str(work / "logs"),
                "--checkpoint-dir", str(work / "checkpoints"), "--run-name", name, "--no-progress",
                "--explain-every", "0"]
     start = time.perf_counter()
@@ -154,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--val", type=int, default=128, help="validation images (default %(default)s)")
     parser.add_argument("--epochs", type=int, nargs="+", default=[3, 30], help="run lengths (default 3 30)")
     parser.add_argument("--steps", type=int, default=4, help="baseline steps per timing (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=64, help="baseline and CLI batch (default %(default)s)")
+    parser.add_argument("--baseline-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global BATCH
+    BATCH = args.batch_size
 
     from tests.synthetic_weights import alexnet_arrays, write_pickled_npy
 
@@ -165,19 +176,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_list = write_images(work, args.train, "train", 0)
         val_list = write_images(work, args.val, "val", 1)
         baseline = tf1_step_rate({k: v for k, v in arrays.items() if k != "fc8"}, args.steps, 2)
+        if args.baseline_only:
+            print(json.dumps({"baseline": baseline}))
+            return 0
         print(f"baseline: TF1 graph step (full forward, SGD on fc7+fc8), batch {BATCH}: {baseline:.1f} images/s",
               flush=True)
+        default = subprocess.run([sys.executable, __file__, "--baseline-only", "--train", "1", "--val", "1",
+                                  "--steps", str(args.steps), "--batch-size", str(BATCH)], check=True,
+                                 capture_output=True, text=True, env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "0"})
+        print(f"          under TensorFlow's default CPU allocator: "
+              f"{json.loads(default.stdout.splitlines()[-1])['baseline']:.1f} images/s", flush=True)
         build, ratio = cache_ratio(weights_file, train_list)
         print(f"cache     {build:7.1f} images/s (decode + 2 flips) = {ratio:.2f} of the trunk's forward "
               "throughput on an in-memory batch", flush=True)
         steady = {}
         for epochs in args.epochs:
-            seconds, rates = run_cli(work, weights_file, train_list, val_list, epochs, 3)
+            seconds, rates = run_cli(work, weights_file, train_list, val_list, epochs, 3, BATCH)
             print(f"run {epochs:<3}   {seconds:6.1f} s, {args.train * epochs / seconds:7.1f} training images/s "
                   f"= {args.train * epochs / seconds / baseline:.2f}x the baseline", flush=True)
             steady[3] = rates
         longest = max(args.epochs)
-        _, steady[1000] = run_cli(work, weights_file, train_list, val_list, longest, 1000)
+        _, steady[1000] = run_cli(work, weights_file, train_list, val_list, longest, 1000, BATCH)
         rate = {d: statistics.median(r[1:] or r) for d, r in steady.items()}
         print(f"steady    {rate[3]:7.1f} images/s (median of epochs 2..{longest}) = {rate[3] / baseline:.1f}x "
               "the baseline")

@@ -109,6 +109,7 @@ class StepRunner:
         with self.strategy.scope():
             optimizer.build(self.variables)
         self._compiled: dict[str, Callable] = {}
+        self._all_finite: Callable | None = None
 
     # ----- replica functions (run once per replica inside strategy.run) -----
     def _train_replica(self, inputs, labels, with_gradients: bool):
@@ -183,8 +184,14 @@ class StepRunner:
                           confusion=confusion.astype(np.int64), examples=int(count))
 
     def weights_finite(self) -> bool:
-        """Whether every trained variable holds only finite values (checked before each save)."""
-        return all(bool(np.isfinite(keras.ops.convert_to_numpy(v)).all()) for v in self.variables)
+        """Whether every trained variable holds only finite values (checked before each save).
+
+        One compiled reduction: copying a 67 MB kernel to NumPy every epoch cost ~60 ms.
+        """
+        if self._all_finite is None:
+            self._all_finite = tf.function(lambda: tf.reduce_all(
+                [tf.reduce_all(tf.math.is_finite(getattr(v, "value", v))) for v in self.variables]))
+        return bool(self._all_finite())
 
     def tracing_counts(self) -> dict[str, int]:
         """How often each step was traced (1 each: histograms never force a retrace)."""
