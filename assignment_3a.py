@@ -76,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     p.add_argument("--distribute", choices=STRATEGY_CHOICES, default=d.distribute,
                    help="auto: multi-worker from TF_CONFIG, mirrored over several GPUs, else one device")
-    p.add_argument("--explain-every", type=int, default=d.explain_every,
-                   help="Grad-CAM and saliency of a few validation images in TensorBoard after every N "
-                        "epochs' validation, and before training (0: off) (default %(default)s)")
+    p.add_argument("--explain-every", default=d.explain_every, metavar="{auto,N}",
+                   help="Grad-CAM and saliency of a few validation images in TensorBoard before training "
+                        "and after every N epochs' validation (0: off; auto: as often as stays within 5%% "
+                        "of the training time; the last epoch always) (default %(default)s)")
     p.add_argument("--explain-images", type=int, default=d.explain_images,
                    help="validation images explained, chosen seeded and stratified by class "
                         "(default %(default)s)")

@@ -1,12 +1,11 @@
-"""What `assignment_3a.py --explain-every 1` costs per epoch, as a share of the epoch.
+"""What `assignment_3a.py --explain-every` costs, as a share of the epoch.
 
     .venv/bin/python bench/explain_logging_bench.py [--train 160] [--val 40] [--epochs 3] [--full]
 
-Two in-process runs of the 3a experiment at its defaults (AlexNet, remove-fc 1, batch 32,
+Three in-process runs of the 3a experiment at its defaults (AlexNet, remove-fc 1, batch 32,
 feature cache auto = on, 8 explained images), on generated JPEGs with synthetic
-bvlc_alexnet.npy weights in the real format: one with the explanations (the default), one
-with `--explain-every 0`. For the steady epochs (2..N; the first one traces the steps) it
-prints
+bvlc_alexnet.npy weights in the real format: `--explain-every 1`, the default `auto`, and
+`--explain-every 0`. For the steady epochs (2..N; the first one traces the steps) it prints
   epoch          median wall seconds of an epoch with and without explanations (training,
                  validation, explanations, checkpoint: what the user waits for)
   explanations   median seconds of one explanation call after validation, and its share of
@@ -16,6 +15,8 @@ prints
   full lists     the same share extrapolated to the full 3a lists (~3204 training / 801
                  validation images; an epoch's cost is linear in the list sizes, the
                  explanation's is constant), with --full measured instead
+  auto           the default: the epochs it explained and what all its explanation calls
+                 (before training included) cost as a share of the run's training time
 Numbers depend on the machine and its load (compare the ratios).
 """
 from __future__ import annotations
@@ -62,12 +63,17 @@ def run(work: Path, name: str, weights: Path, train: Path, val: Path, epochs: in
     from utilities.finetune import experiment as experiment_module
     from utilities.finetune.experiment import Experiment, ExperimentConfig
 
-    loggers = []
+    loggers, schedules = [], []
 
     class Recorded(experiment_module.ExplanationLogger):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             loggers.append(self)
+
+    class RecordedSchedule(experiment_module.ExplainSchedule):
+        def __post_init__(self):
+            super().__post_init__()
+            schedules.append(self)
 
     stamps = []
 
@@ -76,17 +82,18 @@ def run(work: Path, name: str, weights: Path, train: Path, val: Path, epochs: in
             stamps.append(time.perf_counter())
         print(f"  [{name}] {line}")
 
-    original = experiment_module.ExplanationLogger
-    experiment_module.ExplanationLogger = Recorded
+    originals = experiment_module.ExplanationLogger, experiment_module.ExplainSchedule
+    experiment_module.ExplanationLogger, experiment_module.ExplainSchedule = Recorded, RecordedSchedule
     try:
         config = ExperimentConfig(weights=str(weights), train_list=train, val_list=val, epochs=epochs,
                                   logdir=work / "logs", checkpoint_dir=work / "ckpt", run_name=name,
                                   progress=False, explain_every=explain_every)
         Experiment(config, echo=echo).run()
     finally:
-        experiment_module.ExplanationLogger = original
+        experiment_module.ExplanationLogger, experiment_module.ExplainSchedule = originals
         keras.backend.clear_session()
-    return [b - a for a, b in zip(stamps, stamps[1:], strict=False)], (loggers[0] if loggers else None)
+    return ([b - a for a, b in zip(stamps, stamps[1:], strict=False)], (loggers[0] if loggers else None),
+            (schedules[0] if schedules else None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         weights = write_pickled_npy(work / "bvlc_alexnet.npy", alexnet_arrays())
         train, val = write_images(work, args.train, "train", 0), write_images(work, args.val, "val", 1)
-        with_epochs, logger = run(work, "explain", weights, train, val, args.epochs, 1)
-        without_epochs, _ = run(work, "plain", weights, train, val, args.epochs, 0)
+        with_epochs, logger, _ = run(work, "explain", weights, train, val, args.epochs, 1)
+        _, _, auto = run(work, "auto", weights, train, val, args.epochs, "auto")
+        without_epochs, _, _ = run(work, "plain", weights, train, val, args.epochs, 0)
     epoch_with, epoch_without = statistics.median(with_epochs), statistics.median(without_epochs)
     call = statistics.median(logger.seconds[2:] or logger.seconds[1:])   # [0]: before training, [1]: epoch 1
     parts = {k: statistics.median(p[k] for p in logger.parts[1:]) for k in logger.parts[0]}
@@ -127,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         full_epoch = (epoch_with - call) * scale + call
         print(f"full lists      ~{100 * call / full_epoch:.1f} % of an epoch (extrapolated: epoch cost linear in "
               f"the list sizes; measure with --full)")
+    print(f"auto            {auto.describe().split(';')[0]}; {auto.explaining_seconds:.1f} s of explanations "
+          f"(before training included) against {auto.training_seconds:.1f} s of training")
     return 0
 
 

@@ -40,6 +40,7 @@ from utilities.finetune.explain_logging import (
     stratified_order,
     tag_slug,
 )
+from utilities.finetune.explain_schedule import AUTO, AUTO_BUDGET, ExplainSchedule, parse_every
 from utilities.finetune.training_data import read_labelled_list
 
 STEPS_PER_EPOCH = 3  # 24 readable training images, batch 8
@@ -128,9 +129,10 @@ def test_mass_moved():
 
 def test_a_run_logs_explanation_images_and_scalars(image_set, tmp_path, tiny_alexnet, capsys):  # noqa: F811
     """The issue's check: a 3a run on generated data shows the overlays and scalars in TensorBoard."""
-    assert run_3a(image_set, tmp_path, "--epochs", "2", "--explain-images", "4", "--run-name", "run") == 0
+    assert run_3a(image_set, tmp_path, "--epochs", "2", "--explain-every", "1", "--explain-images", "4",
+                  "--run-name", "run") == 0
     out = capsys.readouterr().out
-    assert "Explanations: 4 validation images, every 1 epoch(s)" in out and "cached" in out
+    assert "Explanations: 4 validation images, every 1 epoch(s): after epochs 1, 2" in out and "cached" in out
     run_dir = tmp_path / "logs" / "run"
     steps = [0, STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]   # before training, then after each validation
     events = explanation_events(run_dir)
@@ -163,13 +165,14 @@ def test_explain_every_and_off(image_set, tmp_path, tiny_alexnet, capsys):  # no
     assert run_3a(image_set, tmp_path, "--epochs", "2", "--explain-every", "2", "--explain-images", "2",
                   "--run-name", "every2") == 0
     events = explanation_events(tmp_path / "logs" / "every2")
-    assert "Explanations: 2 validation images, every 2 epoch(s)" in capsys.readouterr().out
+    assert "Explanations: 2 validation images, every 2 epoch(s): after epochs 2" in capsys.readouterr().out
     assert sorted(events["deletion_auc/gradcam"]) == [0, 2 * STEPS_PER_EPOCH]
     assert len([t for t in events if t.startswith("explanations/")]) == 2
     assert run_3a(image_set, tmp_path, "--epochs", "1", "--explain-every", "0", "--run-name", "off") == 0
     assert not (tmp_path / "logs" / "off" / WRITER_NAME).exists()
     assert "Explanations:" not in capsys.readouterr().out
-    for flag, value, message in (("--explain-every", "-1", "--explain-every must be >= 0"),
+    for flag, value, message in (("--explain-every", "-1", "--explain-every must be 'auto' or a number of epochs >= 0"),
+                                 ("--explain-every", "often", "--explain-every must be 'auto' or a number"),
                                  ("--explain-images", "0", "--explain-images must be >= 1")):
         assert run_3a(image_set, tmp_path, flag, value) == 1
         err = capsys.readouterr().err.strip()
@@ -196,7 +199,8 @@ def test_alexnet_run_explains_conv5(image_set, tmp_path, alexnet_npy, capsys):  
     code = assignment_3a.main(["--weights", str(alexnet_npy), "--train-list", str(image_set.train_list),
                                "--val-list", str(image_set.val_list), "--num-classes", "3", "--batch-size", "8",
                                "--epochs", "2", "--logdir", str(tmp_path / "logs"), "--checkpoint-dir",
-                               str(tmp_path / "ckpt"), "--run-name", "alex", "--no-progress", "--explain-images", "3"])
+                               str(tmp_path / "ckpt"), "--run-name", "alex", "--no-progress", "--explain-images", "3",
+                               "--explain-every", "1"])
     assert code == 0, capsys.readouterr().err
     events = explanation_events(tmp_path / "logs" / "alex")
     tags = sorted(t for t in events if t.startswith("explanations/"))
@@ -204,3 +208,42 @@ def test_alexnet_run_explains_conv5(image_set, tmp_path, alexnet_npy, capsys):  
     width = int(events[tags[0]][0].string_val[0])
     assert width == len(PANELS) * 227 + 2 * (len(PANELS) - 1)
     assert sorted(events[MOVED_TAG]) == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
+
+
+def test_schedule_every_n_and_always_the_last_epoch():
+    schedule = ExplainSchedule(3, last_epoch=7)
+    assert [e for e in range(1, 8) if schedule.due(e)] == [3, 6, 7]
+    assert parse_every("AUTO") == AUTO and parse_every("4") == 4 and parse_every(0) == 0
+    for bad in ("-2", "sometimes", "1.5"):
+        with pytest.raises(ValueError, match="--explain-every must be 'auto' or a number of epochs"):
+            parse_every(bad)
+
+
+def test_auto_schedule_keeps_explanations_within_the_budget():
+    """Epochs of 10 s, calls of 2 s: within 5 % means one call per 40 s of training after the first."""
+    schedule = ExplainSchedule(AUTO, last_epoch=30)
+    schedule.record_call(2.0)                              # before training (step 0)
+    for epoch in range(1, 31):
+        schedule.record_training(10.0)
+        if schedule.due(epoch):
+            schedule.record_call(2.0)
+            schedule.explained_epochs.append(epoch)
+    assert schedule.explained_epochs == [8, 12, 16, 20, 24, 28, 30]
+    # the budget holds at every explained epoch but the final one, which is always explained
+    assert schedule.explaining_seconds - 2.0 <= AUTO_BUDGET * schedule.training_seconds
+    assert "auto (within 5% of the training time" in schedule.describe() and "8, 12, 16" in schedule.describe()
+    cheap = ExplainSchedule(AUTO, last_epoch=5)            # a GPU: calls cost milliseconds
+    cheap.record_call(0.01)
+    for epoch in range(1, 6):
+        cheap.record_training(10.0)
+        assert cheap.due(epoch)
+        cheap.record_call(0.01)
+
+
+def test_auto_is_the_default_and_explains_before_training_and_after_the_last_epoch(
+        image_set, tmp_path, tiny_alexnet, capsys):  # noqa: F811
+    assert run_3a(image_set, tmp_path, "--epochs", "2", "--explain-images", "2", "--run-name", "auto") == 0
+    out = capsys.readouterr().out
+    assert "Explanations: 2 validation images, auto (within 5% of the training time" in out
+    steps = sorted(explanation_events(tmp_path / "logs" / "auto")["deletion_auc/gradcam"])
+    assert steps[0] == 0 and steps[-1] == 2 * STEPS_PER_EPOCH

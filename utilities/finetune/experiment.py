@@ -34,6 +34,7 @@ from utilities.finetune.explain_logging import (
     ExplanationLogger,
     load_explanation_images,
 )
+from utilities.finetune.explain_schedule import AUTO, ExplainSchedule, parse_every
 from utilities.finetune.feature_cache import (
     FeatureSplit,
     available_memory_bytes,
@@ -86,7 +87,7 @@ class ExperimentConfig:
     keep_checkpoints: int = 2
     flip: bool = True
     progress: bool = True
-    explain_every: int = 1
+    explain_every: int | str = AUTO
     explain_images: int = DEFAULT_IMAGES
 
     def to_json(self) -> dict:
@@ -159,11 +160,14 @@ class Experiment:
                   (c.cache_features in CACHE_MODES, f"--cache-features must be one of {CACHE_MODES}"),
                   (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
                   (c.lrn_order is None or c.model == "alexnet", "--lrn-order only applies to --model alexnet"),
-                  (c.explain_every >= 0, f"--explain-every must be >= 0 (0: off), got {c.explain_every}"),
                   (c.explain_images >= 1, f"--explain-images must be >= 1, got {c.explain_images}")]
         for ok, message in checks:
             if not ok:
                 raise ExperimentError(message)
+        try:
+            c.explain_every = parse_every(c.explain_every)
+        except ValueError as exc:
+            raise ExperimentError(str(exc)) from None
 
     def _resolve_run(self) -> tuple[str, Path, Path, dict]:
         c = self.config
@@ -313,7 +317,8 @@ class Experiment:
                             strategy=self.strategy, display_summary=histogram_tables)
         logger = RunLogger(self.run_dir, class_names(c.num_classes), enabled=self.chief)
         explanations = self._explanations(model, val)
-        observer = logger if explanations is None else ExplainingObserver(logger, explanations, c.explain_every)
+        observer = logger if explanations is None else ExplainingObserver(
+            logger, explanations, ExplainSchedule(c.explain_every, last_epoch=c.epochs))
         info = {"run_name": self.run_name, "run_dir": str(self.run_dir), "config": c.to_json(),
                 "train_layers": layers, "history": history, "frozen_fingerprint": fingerprint}
 
@@ -335,7 +340,7 @@ class Experiment:
             if self.chief:
                 write_run_info(self.checkpoint_dir, info)
             if explanations is not None:  # the maps before fine-tuning (resumed: the ones `mass moved` compares with)
-                explanations.start(int(checkpoint.step.numpy()), write=not c.resume)
+                observer.start(int(checkpoint.step.numpy()), write=not c.resume)
             fit(runner, data, epochs=c.epochs, display_step=c.display_step, step=checkpoint.step,
                 epoch=checkpoint.epoch, observer=observer, on_epoch_end=save,
                 progress=_tqdm(c.progress and self.chief))
@@ -351,9 +356,9 @@ class Experiment:
         if split is not None:
             notes.append(self.cache_note)
         if explanations is not None and explanations.seconds:
-            notes.append(f"Explanations: {len(explanations.images)} validation images, every {c.explain_every} "
-                         f"epoch(s), {np.mean(explanations.seconds):.2f} s each, in TensorBoard's Images tab "
-                         f"({self.run_dir / 'explanations'})")
+            notes.append(f"Explanations: {len(explanations.images)} validation images, "
+                         f"{observer.schedule.describe()}; {np.mean(explanations.seconds):.2f} s each, in "
+                         f"TensorBoard's Images tab ({self.run_dir / 'explanations'})")
         if self.chief and history:
             final = export_weights(model, self.checkpoint_dir / "final.weights.h5")
             notes.append(f"Fine-tuned weights: {final}  (explain them: python assignment_3b.py my_images "

@@ -45,6 +45,7 @@ from utilities.explain.gradcam import GradCAM
 from utilities.explain.metrics import CurveScorer
 from utilities.explain.plotting import HEATMAP_COLORMAP, SALIENCY_COLORMAP, colorize
 from utilities.explain.saliency import VanillaGradient
+from utilities.finetune.explain_schedule import ExplainSchedule
 from utilities.wikiart.dataset import ImageList
 from utilities.wikiart.decode import decode_rgb, resize_uint8
 
@@ -301,12 +302,18 @@ class ExplanationLogger:
 
 class ExplainingObserver:
     """A training observer that forwards everything to `inner` (the run's TensorBoard logger)
-    and, after the validation of every `every`-th epoch, logs the explanations."""
+    and, after the validation of the epochs `schedule` picks, logs the explanations."""
 
-    def __init__(self, inner, explanations: ExplanationLogger, every: int):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.inner, self.explanations, self.every = inner, explanations, every
+    def __init__(self, inner, explanations: ExplanationLogger, schedule: ExplainSchedule):
+        self.inner, self.explanations, self.schedule = inner, explanations, schedule
+        self._mark = time.perf_counter()
+
+    def start(self, step: int, *, write: bool = True) -> None:
+        """The maps before fine-tuning (`ExplanationLogger.start`), counted in the schedule."""
+        self.explanations.start(step, write=write)
+        if write:
+            self.schedule.record_call(self.explanations.seconds[-1])
+        self._mark = time.perf_counter()
 
     def train_step(self, step, **kwargs):
         self.inner.train_step(step, **kwargs)
@@ -316,5 +323,9 @@ class ExplainingObserver:
 
     def validation_epoch(self, step, *, epoch: int, **kwargs):
         self.inner.validation_epoch(step, epoch=epoch, **kwargs)
-        if epoch % self.every == 0:
+        self.schedule.record_training(time.perf_counter() - self._mark)
+        if self.schedule.due(epoch):
             self.explanations.log(step)
+            self.schedule.record_call(self.explanations.seconds[-1])
+            self.schedule.explained_epochs.append(epoch)
+        self._mark = time.perf_counter()
