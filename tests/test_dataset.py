@@ -141,6 +141,8 @@ def test_validation_covers_every_image_in_order_with_a_partial_batch(image_dir):
     assert indices.tolist() == examples.indices.tolist()  # no shuffle, nothing dropped
     expected = examples.images.astype(np.float32)[..., ::-1] - MEAN_BGR  # no flip
     np.testing.assert_array_equal(images, expected)
+    # the autotuner stays off: it competed with the model for the cores (wikiart.dataset.without_autotune)
+    assert make_dataset(image_dir / "list.txt", image_size=SIZE).options().autotune.enabled is False
 
 
 def test_training_shuffles_and_flips_by_the_epoch_plan(image_dir):

@@ -1,9 +1,11 @@
 """When `--explain-every` explains: every N epochs, or `auto` within a share of the training time.
 
 `auto` (the default) explains after an epoch's validation when the explanations' total cost,
-this one included (estimated by the last call), stays within `AUTO_BUDGET` of the wall time
-spent training and validating so far; the last epoch is always explained, so the final maps
-are there. On a GPU an explanation call costs milliseconds and `auto` explains every epoch;
+this one and the last epoch's included (both estimated by the last call), stays within
+`AUTO_BUDGET` of the wall time spent training and validating so far; the last epoch is always
+explained, so the final maps are there, and the reserve keeps the whole run within the budget
+unless the two calls it always makes (before training, after the last epoch) exceed it alone.
+On a GPU an explanation call costs milliseconds and `auto` explains every epoch;
 on a CPU with the feature cache an epoch of the full lists costs a few seconds and the whole
 AlexNet the explanations need costs about as much as a fifth of one, so `auto` spaces them
 out (bench/explain_logging_bench.py measures both). `--explain-every 1` explains every epoch
@@ -61,8 +63,8 @@ class ExplainSchedule:
             return True
         if self.every != AUTO:
             return epoch % self.every == 0
-        estimate = self.last_call_seconds or 0.0
-        return self.explaining_seconds + estimate <= self.budget * self.training_seconds
+        estimate = self.last_call_seconds or 0.0   # this call, and as much reserved for the last epoch
+        return self.explaining_seconds + 2 * estimate <= self.budget * self.training_seconds
 
     def describe(self) -> str:
         """'every epoch', 'every 5 epochs' or 'auto (<= 5 % of the training time): epochs 3, 6, 9'."""

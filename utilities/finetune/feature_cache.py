@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from utilities.wikiart.dataset import without_autotune
+
 # Layers whose output depends on `training=True`: the cache must end before the first one.
 _TRAINING_DEPENDENT = (keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout,
                        keras.layers.AlphaDropout, keras.layers.BatchNormalization)
@@ -106,6 +108,7 @@ def compute_features(trunk: keras.Model, batches: tf.data.Dataset, num_examples:
         features = trunk(views, training=False)
         return tf.stack(tf.split(features, len(flips), axis=0), axis=1)
 
+    batches = without_autotune(batches)   # the autotuner would compete with the trunk for the cores
     dtype = tf.as_dtype(trunk.output.dtype).as_numpy_dtype
     out = np.zeros((num_examples, len(flips), *[int(d) for d in trunk.output.shape[1:]]), dtype=dtype)
     valid = np.zeros(num_examples, dtype=bool)

@@ -18,18 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from utilities.wikiart import dataset
-from utilities.wikiart.dataset import DecodeStats, ImageList
+from utilities.wikiart.dataset import DecodeStats, ImageList, without_autotune
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def _without_autotune(data: tf.data.Dataset) -> tf.data.Dataset:
-    """Turn tf.data's autotuning off for the cached pipelines: their map is a gather, nothing
-    to tune, and destroying an autotuned iterator after an epoch with display steps stalled
-    ~0.5 s (a steady cached epoch is ~0.6 s at 512 images; bench/finetune_run_bench.py)."""
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return data.with_options(options)
 
 
 def read_labelled_list(path: str | Path, num_classes: int) -> ImageList:
@@ -122,13 +113,13 @@ class CachedData:
             return tf.gather_nd(features, tf.stack([i, f], axis=1)), tf.gather(labels, i)
 
         data = tf.data.Dataset.from_tensor_slices((index, flips)).batch(self.batch_size)
-        return _without_autotune(data.map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
+        return without_autotune(data.map(gather, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
 
     def validation_batches(self) -> tf.data.Dataset:
         index = np.flatnonzero(self.val_valid).astype(np.int64)
         features, labels = self.val_features, self._val_labels
         data = tf.data.Dataset.from_tensor_slices(index).batch(self.batch_size)
-        return _without_autotune(data.map(lambda i: (tf.gather(features, i)[:, 0], tf.gather(labels, i)),
+        return without_autotune(data.map(lambda i: (tf.gather(features, i)[:, 0], tf.gather(labels, i)),
                                           num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE))
 
     @property
