@@ -7,7 +7,7 @@ explained, so the final maps are there, and the reserve keeps the whole run with
 unless the two calls it always makes (before training, after the last epoch) exceed it alone.
 On a GPU an explanation call costs milliseconds and `auto` explains every epoch;
 on a CPU with the feature cache an epoch of the full lists costs a few seconds and the whole
-AlexNet the explanations need costs about as much as a fifth of one, so `auto` spaces them
+AlexNet the explanations need costs about a third of one, so `auto` spaces them
 out (bench/explain_logging_bench.py measures both). `--explain-every 1` explains every epoch
 whatever it costs.
 """
