@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run, >= 2 (default %(default)s)")
     parser.add_argument("--full", action="store_true",
                         help=f"the full 3a list sizes ({FULL_TRAIN} / {FULL_VAL} images) instead")
+    parser.add_argument("--auto-only", action="store_true",
+                        help="only the default `auto` run (e.g. a 30-epoch run at --full)")
     args = parser.parse_args(argv)
     if args.full:
         args.train, args.val = FULL_TRAIN, FULL_VAL
@@ -117,13 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         weights = write_pickled_npy(work / "bvlc_alexnet.npy", alexnet_arrays())
         train, val = write_images(work, args.train, "train", 0), write_images(work, args.val, "val", 1)
-        with_epochs, logger, _ = run(work, "explain", weights, train, val, args.epochs, 1)
         _, _, auto = run(work, "auto", weights, train, val, args.epochs, "auto")
-        without_epochs, _, _ = run(work, "plain", weights, train, val, args.epochs, 0)
+        if not args.auto_only:
+            with_epochs, logger, _ = run(work, "explain", weights, train, val, args.epochs, 1)
+            without_epochs, _, _ = run(work, "plain", weights, train, val, args.epochs, 0)
+    summary = auto.describe().rsplit("; --explain", 1)[0]
+    print(f"\nauto            {summary}; {auto.explaining_seconds:.1f} s of explanations (before training included)"
+          f" against {auto.training_seconds:.1f} s of training "
+          f"({args.train} / {args.val} images, {args.epochs} epochs)")
+    if args.auto_only:
+        return 0
     epoch_with, epoch_without = statistics.median(with_epochs), statistics.median(without_epochs)
     call = statistics.median(logger.seconds[2:] or logger.seconds[1:])   # [0]: before training, [1]: epoch 1
     parts = {k: statistics.median(p[k] for p in logger.parts[1:]) for k in logger.parts[0]}
-    print(f"\nlists: {args.train} training / {args.val} validation images; AlexNet remove-fc 1, batch 32, "
+    print(f"lists: {args.train} training / {args.val} validation images; AlexNet remove-fc 1, batch 32, "
           f"feature cache on; {len(logger.images)} explained images; steady epochs 2..{args.epochs}")
     print(f"epoch           {epoch_with:.2f} s with explanations, {epoch_without:.2f} s without")
     print(f"explanations    {call:.2f} s per epoch = {100 * call / epoch_with:.1f} % of the epoch "
@@ -135,8 +144,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         full_epoch = (epoch_with - call) * scale + call
         print(f"full lists      ~{100 * call / full_epoch:.1f} % of an epoch (extrapolated: epoch cost linear in "
               f"the list sizes; measure with --full)")
-    print(f"auto            {auto.describe().split(';')[0]}; {auto.explaining_seconds:.1f} s of explanations "
-          f"(before training included) against {auto.training_seconds:.1f} s of training")
     return 0
 
 
