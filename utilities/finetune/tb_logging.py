@@ -41,7 +41,8 @@ def histogram_buckets(data, bucket_count: int = DEFAULT_BUCKETS) -> tf.Tensor:
     Same table as `tf.summary.histogram`, computed with `tf.histogram_fixed_width` (one pass,
     integer counts) instead of a float64 one-hot of every value, which for a large FC kernel
     allocates gigabytes on every display step (README, "What is logged"). Pure graph code (no
-    host round trip), so `RunLogger` computes every table of a display step in one compiled call.
+    host round trip), so the display step computes its tables in its own graph call
+    (`histogram_tables`).
     """
     data = tf.reshape(tf.cast(data, tf.float32), [-1])
     if data.shape[0] == 0:
