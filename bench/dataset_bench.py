@@ -25,23 +25,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench._images import write_jpegs  # noqa: E402
 from utilities.wikiart.dataset import make_dataset  # noqa: E402
 
 MEAN_BGR = np.array([104.0, 117.0, 124.0], np.float32)
 SIZE, BATCH = 227, 32
-
-
-def write_images(folder: Path, count: int, height: int, width: int) -> Path:
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(count):
-        small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        picture = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-        picture = np.clip(picture + rng.normal(0, 12, picture.shape), 0, 255).astype(np.uint8)
-        cv2.imwrite(str(folder / f"{i}.jpg"), picture, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        lines.append(f"{i}.jpg {i % 10}\n")
-    (folder / "list.txt").write_text("".join(lines))
-    return folder / "list.txt"
 
 
 def original_loop(folder: Path, count: int) -> int:
@@ -87,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        list_file = write_images(folder, args.images, args.height, args.width)
+        list_file = write_jpegs(folder, args.images, size=(args.width, args.height), list_name="list", relative=True)
         pipeline(list_file, slice_preprocess)  # warm-up: TF start-up and function tracing
         original_loop(folder, BATCH)
         variants = {

@@ -37,25 +37,6 @@ sys.path.insert(0, str(ROOT))
 FULL_TRAIN, FULL_VAL, CLASSES = 3204, 801, 10
 
 
-def write_images(folder: Path, count: int, name: str, seed: int) -> Path:
-    """`count` 400x300 JPEGs (smooth colour fields + noise) and a "path label" list."""
-    import cv2
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(count):
-        small = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
-        picture = cv2.resize(small, (400, 300), interpolation=cv2.INTER_CUBIC)
-        picture = np.clip(picture + rng.normal(0, 12, picture.shape), 0, 255).astype(np.uint8)
-        path = folder / f"{name}{i}.jpg"
-        cv2.imwrite(str(path), picture, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        lines.append(f"{path} {i % CLASSES}\n")
-    list_file = folder / f"{name}.txt"
-    list_file.write_text("".join(lines))
-    return list_file
-
-
 def run(work: Path, name: str, weights: Path, train: Path, val: Path, epochs: int, explain_every: int):
     """(steady epoch seconds, the ExplanationLogger or None) of one experiment."""
     import keras
@@ -118,7 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         weights = write_pickled_npy(work / "bvlc_alexnet.npy", alexnet_arrays())
-        train, val = write_images(work, args.train, "train", 0), write_images(work, args.val, "val", 1)
+        from bench._images import write_jpegs
+
+        train, val = (write_jpegs(work, count, name=name, seed=seed, size=(400, 300), cells=(6, 8), classes=CLASSES)
+                      for count, name, seed in ((args.train, "train", 0), (args.val, "val", 1)))
         _, _, auto = run(work, "auto", weights, train, val, args.epochs, "auto")
         if not args.auto_only:
             with_epochs, logger, _ = run(work, "explain", weights, train, val, args.epochs, 1)

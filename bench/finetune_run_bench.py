@@ -41,28 +41,13 @@ from utilities.common.quiet_tf import use_pooled_cpu_allocator  # noqa: E402
 
 use_pooled_cpu_allocator()
 
-import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench._images import write_jpegs  # noqa: E402
+
 SIZE, CLASSES = 227, 10
 BATCH = 64   # set from --batch-size in main()
-
-
-def write_images(folder: Path, count: int, name: str, seed: int) -> Path:
-    """`count` 800x600 JPEGs (smooth colour fields + noise, ~WikiArt's size) and a "path label" list."""
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(count):
-        small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
-        picture = cv2.resize(small, (800, 600), interpolation=cv2.INTER_CUBIC)
-        picture = np.clip(picture + rng.normal(0, 12, picture.shape), 0, 255).astype(np.uint8)
-        path = folder / f"{name}{i}.jpg"
-        cv2.imwrite(str(path), picture, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        lines.append(f"{path} {i % CLASSES}\n")
-    list_file = folder / f"{name}.txt"
-    list_file.write_text("".join(lines))
-    return list_file
 
 
 def tf1_step_rate(weights: dict, steps: int, repeats: int) -> float:
@@ -173,8 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(tmp)
         arrays = alexnet_arrays()
         weights_file = write_pickled_npy(work / "bvlc_alexnet.npy", arrays)
-        train_list = write_images(work, args.train, "train", 0)
-        val_list = write_images(work, args.val, "val", 1)
+        train_list = write_jpegs(work, args.train, name="train", seed=0, classes=CLASSES)
+        val_list = write_jpegs(work, args.val, name="val", seed=1, classes=CLASSES)
         baseline = tf1_step_rate({k: v for k, v in arrays.items() if k != "fc8"}, args.steps, 2)
         if args.baseline_only:
             print(json.dumps({"baseline": baseline}))
