@@ -30,6 +30,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from utilities.common.quiet_tf import use_pooled_cpu_allocator  # noqa: E402
+
+use_pooled_cpu_allocator()   # as the CLIs run (both sides of every ratio share it)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
