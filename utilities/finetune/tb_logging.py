@@ -157,9 +157,10 @@ class RunLogger:
             tf.summary.scalar(LOSS_TAG, loss)
             tf.summary.scalar(ACCURACY_TAG, accuracy)
         if self.enabled:
-            for finished in [f for f in self._pending if f.done()]:
-                finished.result()   # re-raises a drawing error of an earlier epoch
-            self._pending = [f for f in self._pending if not f.done()]
+            finished = [f for f in self._pending if f.done()]
+            for future in finished:
+                future.result()   # re-raises a drawing error of an earlier epoch
+            self._pending = [f for f in self._pending if f not in finished]
             self._pending.append(self._drawing.submit(self._confusion_image, step, np.array(confusion),
                                                       f"epoch {epoch}: accuracy {accuracy:.3f}"))
         for writer in (self.train, self.validation, self.session):
