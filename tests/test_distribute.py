@@ -101,6 +101,70 @@ def test_two_logical_cpus_match_one_device(tmp_path):
     assert result["feature_diff"] < 1e-5 and result["features_valid"] == 10
 
 
+EMPTY_REPLICA_SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras, numpy as np
+    import models
+    from utilities.finetune.distribute import select_strategy
+    from utilities.finetune.feature_cache import compute_features, split_for_cache
+    from utilities.finetune.training import StepRunner
+
+    images = np.random.default_rng(0).normal(0, 10, size=(5, 227, 227, 3)).astype("float32")
+    labels = np.array([0, 1, 2, 0, 1])
+    batches = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)   # 4, then 1 = 1 + an empty replica
+
+    def run(kind):
+        strategy = select_strategy(kind)
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = models.build_model("alexnet", "random", remove_fc=1, num_classes=3, dropout=0.0)
+            models.set_trainable(model, ["classifier", "fc7"])
+            optimizer = keras.optimizers.SGD(0.01)
+        runner = StepRunner(model, model.trainable_variables, optimizer, num_classes=3, strategy=strategy)
+        before = runner.evaluate(batches)
+        split = split_for_cache(model)
+        indexed = tf.data.Dataset.from_tensor_slices((images, np.arange(5))).batch(4)
+        features, valid = compute_features(split.trunk, indexed, 5, strategy=strategy)
+        distributed = strategy.experimental_distribute_dataset(batches)
+        losses = [float(runner.train_step(b, distributed.element_spec).loss) for b in distributed]
+        return {"loss": before.loss, "confusion": before.confusion.tolist(), "examples": before.examples,
+                "features": features, "valid": int(valid.sum()), "train_losses": losses,
+                "weights": [v.numpy() for v in model.trainable_variables]}
+
+    one, two = run("none"), run("mirrored")
+    print(json.dumps({
+        "examples": [one["examples"], two["examples"]], "confusion": [one["confusion"], two["confusion"]],
+        "loss_diff": abs(one["loss"] - two["loss"]), "valid": [one["valid"], two["valid"]],
+        "feature_diff": float(np.abs(one["features"] - two["features"]).max()),
+        "train_losses": [one["train_losses"], two["train_losses"]],
+        "weight_diff": max(float(np.abs(a - b).max()) for a, b in zip(one["weights"], two["weights"])),
+    }))
+""")
+
+
+def test_a_replica_with_an_empty_batch_skips_the_network():
+    # Issue 29: a batch of 1 over 2 replicas leaves one empty; TF's oneDNN convolution returned a
+    # wrongly shaped tensor for it and AlexNet's grouped conv2 failed, in evaluation, training
+    # and the feature cache. The real AlexNet (random weights) on two logical CPUs must give the
+    # single-device numbers for all three.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", EMPTY_REPLICA_SCRIPT, str(ROOT)], capture_output=True, text=True,
+                          env=env, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["examples"] == [5, 5] and result["valid"] == [5, 5]
+    assert result["confusion"][0] == result["confusion"][1]
+    assert result["loss_diff"] < 1e-4 and result["feature_diff"] < 1e-3
+    single, mirrored = result["train_losses"]
+    assert len(single) == len(mirrored) == 2 and mirrored == pytest.approx(single, rel=1e-4)
+    assert result["weight_diff"] < 1e-5
+
+
 def test_default_strategy_and_errors(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     strategy = select_strategy("none")

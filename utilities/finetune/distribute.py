@@ -89,6 +89,20 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     return f"{type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)"
 
 
+def unless_empty(strategy: tf.distribute.Strategy, compute, inputs, empty_shape, dtype=tf.float32):
+    """`compute()` inside a replica, or a (0, *empty_shape) tensor when this replica's batch is empty.
+
+    With several replicas the last, short batch leaves a replica empty (a batch of 1 over 2
+    replicas). TF 2.21's oneDNN convolution returns a wrongly shaped tensor for an empty batch
+    (its input's shape), which breaks the next layer (AlexNet's grouped conv2 cannot split 3
+    channels), so a network must only run on replicas that hold examples. With one replica a
+    batch is never empty and `compute` runs as it is.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return compute()
+    return tf.cond(tf.shape(inputs)[0] > 0, compute, lambda: tf.zeros((0, *empty_shape), dtype))
+
+
 PEER_FAILURES = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError)
 """What a collective operation raises when another worker of a multi-worker run is gone."""
 

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from utilities.finetune.distribute import unless_empty
 from utilities.wikiart.dataset import without_autotune
 
 # Layers whose output depends on `training=True`: the cache must end before the first one.
@@ -104,13 +105,17 @@ def compute_features(trunk: keras.Model, batches: tf.data.Dataset, num_examples:
     @tf.function
     def features_of(images):
         # Every flip state in one call of twice the batch: one pass through the trunk's kernels.
-        views = tf.concat([tf.reverse(images, axis=[2]) if flip else images for flip in flips], axis=0)
-        features = trunk(views, training=False)
-        return tf.stack(tf.split(features, len(flips), axis=0), axis=1)
+        def compute():
+            views = tf.concat([tf.reverse(images, axis=[2]) if flip else images for flip in flips], axis=0)
+            features = trunk(views, training=False)
+            return tf.stack(tf.split(features, len(flips), axis=0), axis=1)
+
+        return unless_empty(strategy, compute, images, (len(flips), *feature_shape), trunk.output.dtype)
 
     batches = without_autotune(batches)   # the autotuner would compete with the trunk for the cores
     dtype = tf.as_dtype(trunk.output.dtype).as_numpy_dtype
-    out = np.zeros((num_examples, len(flips), *[int(d) for d in trunk.output.shape[1:]]), dtype=dtype)
+    feature_shape = [int(d) for d in trunk.output.shape[1:]]
+    out = np.zeros((num_examples, len(flips), *feature_shape), dtype=dtype)
     valid = np.zeros(num_examples, dtype=bool)
     for images, index in progress(strategy.experimental_distribute_dataset(batches)):
         per_replica = strategy.run(features_of, args=(images,))

@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from utilities.finetune.distribute import unless_empty
+
 SUM = tf.distribute.ReduceOp.SUM
 
 
@@ -112,6 +114,11 @@ class StepRunner:
         self._all_finite: Callable | None = None
 
     # ----- replica functions (run once per replica inside strategy.run) -----
+    def _logits(self, inputs, *, training: bool):
+        """The network's float32 logits; never runs it on a replica's empty batch (see unless_empty)."""
+        return unless_empty(self.strategy, lambda: tf.cast(self.network(inputs, training=training), tf.float32),
+                            inputs, (self.num_classes,))
+
     def _train_replica(self, inputs, labels, with_gradients: bool):
         context = tf.distribute.get_replica_context()
         labels = tf.cast(labels, tf.int32)
@@ -120,7 +127,7 @@ class StepRunner:
         # default tape would also record (and, run eagerly, differentiate) the frozen convolutions.
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([getattr(v, "value", v) for v in self.variables])
-            logits = tf.cast(self.network(inputs, training=True), tf.float32)
+            logits = self._logits(inputs, training=True)
             per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
             loss = tf.reduce_sum(per_example) / tf.maximum(count, 1.0)
         gradients = tape.gradient(loss, self.variables)
@@ -132,7 +139,7 @@ class StepRunner:
 
     def _eval_replica(self, inputs, labels):
         labels = tf.cast(labels, tf.int32)
-        logits = tf.cast(self.network(inputs, training=False), tf.float32)
+        logits = self._logits(inputs, training=False)
         per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
         confusion = tf.math.confusion_matrix(labels, predictions, num_classes=self.num_classes,
