@@ -1,4 +1,4 @@
-"""Network builders (AlexNet, VGG16) and the weight files they load. See `build_model`."""
+"""Network builders (AlexNet, VGG16, VGG19, SqueezeNet 1.1) and the weight files they load. See `build_model`."""
 from models.heads import CLASSIFIER, set_trainable
 from models.registry import MODEL_NAMES, ModelSpec, build_model, default_train_layers, get_spec, trainable_layer_names
 from models.weight_formats import WeightsError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from models import alexnet, vgg16, vgg19
+from models import alexnet, squeezenet, vgg16, vgg19
 from models.heads import CLASSIFIER
 from models.heads import default_train_layers as _default_train_layers
 from models.loading import assign_weights
@@ -37,12 +37,16 @@ SPECS = {
                        vgg16.CONV_LAYERS, "block5_conv3", vgg16.build_vgg16),
     "vgg19": ModelSpec("vgg19", vgg19.INPUT_SIZE, vgg19.preprocess_input, vgg19.FC_LAYERS,
                        vgg19.CONV_LAYERS, "block5_conv4", vgg19.build_vgg19),
+    # fc_layers: SqueezeNet's classifier is one 1x1 convolution, `conv10`.
+    "squeezenet": ModelSpec("squeezenet", squeezenet.INPUT_SIZE, squeezenet.preprocess_input,
+                            squeezenet.FC_LAYERS, squeezenet.CONV_LAYERS, squeezenet.GRADCAM_LAYER,
+                            squeezenet.build_squeezenet),
 }
 MODEL_NAMES = tuple(SPECS)
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The ModelSpec of 'alexnet', 'vgg16' or 'vgg19'."""
+    """The ModelSpec of 'alexnet', 'vgg16', 'vgg19' or 'squeezenet'."""
     try:
         return SPECS[name]
     except KeyError:
@@ -58,13 +62,14 @@ def _read_for(name: str, path: Path) -> dict:
 
 def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc: int = 0,
                 num_classes: int | None = None, dropout: float = 0.5, **options) -> keras.Model:
-    """Build `name` ('alexnet' | 'vgg16' | 'vgg19') and load `weights`.
+    """Build `name` ('alexnet' | 'vgg16' | 'vgg19' | 'squeezenet') and load `weights`.
 
     weights: "imagenet" (downloaded on first use), "random" (explicitly untrained) or a
     path to any supported weight file (see models/weight_formats.py). remove_fc=1 or 2
     replaces the last one or two FC layers by a new `classifier` of `num_classes` units
-    (default 1000 with remove_fc=0, required otherwise). `options` go to the builder
-    (AlexNet: lrn_order, grouped_conv). The output is logits.
+    (default 1000 with remove_fc=0, required otherwise); SqueezeNet takes remove_fc=1 only
+    (its `conv10` becomes a 1x1 convolution `classifier`). `options` go to the builder
+    (AlexNet: lrn_order, grouped_conv; SqueezeNet: input_size, None for any size). The output is logits.
     """
     spec = get_spec(name)
     if remove_fc and not num_classes:
@@ -84,7 +89,9 @@ def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc
 
 
 def default_train_layers(name: str, remove_fc: int) -> list[str]:
-    """The layers fine-tuned by default: the new head and the FC layer below it."""
+    """The layers fine-tuned by default: the new head and the FC layer (SqueezeNet: fire module) below it."""
+    if name == "squeezenet":
+        return squeezenet.default_train_layers(remove_fc)
     return _default_train_layers(get_spec(name).fc_layers, remove_fc)
 
 

@@ -7,7 +7,9 @@ Formats (chosen by file name):
   http), so these files are read with a restricted unpickler that only rebuilds dicts,
   lists and numpy arrays and refuses anything else.
 - `.npz`  Frossard's `vgg16_weights.npz`: `conv1_1_W`, `conv1_1_b`, ..., `fc8_b`.
-- `.h5`   Keras 2 / legacy h5 (`keras.applications` weights, `model.save('x.h5')`).
+- `.h5`   Keras 2 / legacy h5 (`keras.applications` weights, `model.save('x.h5')`). Keras 2
+  allowed '/' in layer names (rcmalli's SqueezeNet h5: `fire2/squeeze1x1`); Keras 3 forbids
+  it, so such a name is read as `fire2_squeeze1x1`.
 - `.weights.h5`  Keras 3 `model.save_weights`.
 - `.keras`  Keras 3 `model.save` (weights read from the archive, the architecture is ours).
 
@@ -118,14 +120,23 @@ def read_npz(path: Path) -> Weights:
     return out
 
 
-def _read_legacy_h5(group: h5py.Group) -> Weights:
+def keras3_layer_name(name: str) -> str:
+    """A Keras 2 layer name as Keras 3 can spell it: '/' (a scope separator there) -> '_'."""
+    return name.replace("/", "_")
+
+
+def _read_legacy_h5(group: h5py.Group, path: Path) -> Weights:
     out: Weights = {}
     for name in group.attrs["layer_names"]:
         name = _text(name)
         layer = group[name]
+        # A weight name such as 'fire2/squeeze1x1_W:0' is a path below the layer's group.
         arrays = [np.asarray(layer[_text(w)]) for w in layer.attrs.get("weight_names", [])]
         if arrays:
-            out[name] = arrays
+            ours = keras3_layer_name(name)
+            if ours in out:
+                raise WeightsError(f"{path}: layers {name!r} and {ours!r} would share the name {ours!r}")
+            out[ours] = arrays
     return out
 
 
@@ -144,9 +155,9 @@ def _read_keras3_h5(root: h5py.Group) -> Weights:
 
 def _read_h5_file(f: h5py.File, path: Path) -> Weights:
     if "layer_names" in f.attrs:
-        return _read_legacy_h5(f)
+        return _read_legacy_h5(f, path)
     if "model_weights" in f and "layer_names" in f["model_weights"].attrs:
-        return _read_legacy_h5(f["model_weights"])
+        return _read_legacy_h5(f["model_weights"], path)
     if "layers" in f:
         return _read_keras3_h5(f["layers"])
     raise WeightsError(f"{path}: not a Keras weights file (no 'layer_names' or 'layers' inside)")
