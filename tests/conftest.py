@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.real_weights import squeezenet_h5  # noqa: E402,F401  (the real SqueezeNet h5, session-scoped)
 from tests.synthetic_weights import alexnet_arrays, vgg16_caffe_arrays, write_pickled_npy  # noqa: E402
 
 
