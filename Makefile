@@ -1,10 +1,11 @@
 # Two set-up commands: `make run` (environment + the main job) and `make test`
-# (environment + lint + the test suite CI runs). `make test-all` adds the tests marked slow.
+# (environment + lint + every test, the slow ones included: what CI runs). `make test-fast`
+# leaves out the tests marked slow, `make test-slow` runs only those.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 
-.PHONY: env run test test-all test-slow lint bench
+.PHONY: env run test test-all test-fast test-slow lint bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +22,12 @@ lint: env
 	$(PY) -m ruff check .
 
 test: lint
-	$(PY) -m pytest -q
-
-test-all: lint
 	$(PY) -m pytest -q -m "slow or not slow"
+
+test-all: test
+
+test-fast: lint
+	$(PY) -m pytest -q
 
 test-slow: env
 	$(PY) -m pytest -q -m slow
