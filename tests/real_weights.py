@@ -174,3 +174,34 @@ def h5_structure(path: Path) -> list[tuple]:
             weight_names = [w.decode() for w in f[name].attrs["weight_names"]]
             rows += [(name, w, f[name][w].shape, str(f[name][w].dtype)) for w in weight_names] or [(name,)]
     return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m tests.real_weights [PHOTO ...]`: top-5 of the real SqueezeNet (Keras and the NumPy
+    reference) on skimage's chelsea and coffee (or the given files), read by the project's loader."""
+    import sys
+    import tempfile
+
+    import models
+    from models.pretrained import squeezenet_weights
+    from utilities.common.imagenet_classes import class_names
+    from utilities.explain.images import load_image, unit_rgb_preprocess
+
+    names, spec = class_names(), models.get_spec("squeezenet")
+    weights = read_squeezenet_h5(squeezenet_weights())
+    model = models.build_model("squeezenet", "imagenet")
+    preprocess = unit_rgb_preprocess(spec.preprocess)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)] or [
+            photo_file(name, Path(folder)) for name in ("chelsea", "coffee")]
+        for path in paths:
+            image = load_image(path, spec.input_size).network_input
+            keras_p = softmax(np.asarray(model(preprocess(image[None]), training=False), dtype=np.float64)[0])
+            numpy_p = softmax(numpy_squeezenet_logits(weights, image * 255.0))
+            top = np.argsort(-keras_p)[:5]
+            print(f"{path.stem}: " + ", ".join(f"{i} {names[i]} {keras_p[i]:.4f}" for i in top)
+                  + f" (NumPy reference: max |dp| {np.abs(keras_p - numpy_p).max():.1e})")
+
+
+if __name__ == "__main__":
+    main()
