@@ -92,7 +92,10 @@ def _keras_application_weights(label: str, filename: str, url: str, file_hash: s
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if dest.exists() and not hash_matches(dest, file_hash):
             dest.unlink()  # never leave a half download that looks like the real file
-        raise WeightsError(
+        # get_file raises ValueError for a file that fails its hash, a bare Exception when the URL
+        # cannot be fetched: only the second means "unreachable" (make run then uses SqueezeNet).
+        error = WeightsError if isinstance(exc, ValueError) else WeightsUnreachable
+        raise error(
             f"{label} ImageNet weights unavailable ({reason}); download {url} by hand and save it "
             f"as {dest}, or pass --weights PATH ({formats})"
         ) from None

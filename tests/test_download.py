@@ -90,14 +90,15 @@ def test_vgg16_get_file_hash_checked(tmp_path):
         assert path.read_bytes() == PAYLOAD
         pretrained.vgg16_weights(url=f"{base}/vgg.h5", file_hash=md5, cache_dir=tmp_path / "models")
         assert hits["/vgg.h5"] == 1
-        with pytest.raises(models.WeightsError, match="download .* by hand"):
+        with pytest.raises(models.WeightsError, match="download .* by hand") as info:
             pretrained.vgg16_weights(url=f"{base}/vgg.h5", file_hash="f" * 32, cache_dir=tmp_path / "other")
+    assert not isinstance(info.value, pretrained.WeightsUnreachable)   # reached, but the wrong file
     assert not (tmp_path / "other" / pretrained.VGG16_FILE).exists()
 
 
 def test_vgg16_offline_message(tmp_path):
     with serve({}) as (base, _):
-        with pytest.raises(models.WeightsError) as info:
+        with pytest.raises(pretrained.WeightsUnreachable) as info:   # a WeightsError (make run's cue)
             pretrained.vgg16_weights(url=f"{base}/vgg.h5", cache_dir=tmp_path / "models")
     message = str(info.value)
     assert str(tmp_path / "models" / pretrained.VGG16_FILE) in message and "--weights PATH" in message
