@@ -62,7 +62,7 @@ def floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers >= 0, got {text!r}") from None
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("content", help="content picture (any common image file)")
@@ -97,7 +97,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="write the picture every N iterations into <output>_steps/ (0: never)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the noise start and --weights random")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def _check_files(args: argparse.Namespace) -> str | None:
