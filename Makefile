@@ -1,4 +1,4 @@
-# Two set-up commands: `make run` (environment + the main job) and `make test`
+# Two set-up commands: `make run` (environment + the main job, utilities/explain/main_job.py) and `make test`
 # (environment + lint + every test, the slow ones included: what CI runs). `make test-fast`
 # leaves out the tests marked slow, `make test-slow` runs only those.
 PYTHON ?= python3
@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 env: $(VENV)/.installed
 
 run: env
-	$(PY) assignment_3b.py My-Images/
+	$(PY) -m utilities.explain.main_job
 
 lint: env
 	$(PY) -m ruff check .
