@@ -1,6 +1,7 @@
 """Assignment 3b: saliency maps and Grad-CAM for every picture in a folder.
 
     python assignment_3b.py My-Images/            # VGG16, ImageNet weights, top-3 Grad-CAM
+    python assignment_3b.py my_images/ --model squeezenet   # SqueezeNet 1.1, real weights (5 MB)
     python assignment_3b.py photos/ --model alexnet --methods gradcam --save-arrays
 
 Prints the top-k predictions of each image and writes figures, a summary grid, a
@@ -20,6 +21,11 @@ DEFAULT_FOLDER = "my_images"
 METHOD_NAMES = ("saliency", "gradcam", "smoothgrad", "smoothgrad_sq", "vargrad", "integrated_gradients",
                 "gradient_x_input", "guided_backprop", "guided_gradcam", "gradcam_pp", "layercam", "scorecam",
                 "occlusion", "random", "edges")
+# models.MODEL_NAMES with each network's Grad-CAM layer (spec.gradcam_layer), for the same reason
+# (tests/test_assignment_3b.py checks them against models/registry.py).
+GRADCAM_LAYERS = {"alexnet": "conv5", "vgg16": "block5_conv3", "vgg19": "block5_conv4",
+                  "squeezenet": "fire9_concat"}
+MODEL_NAMES = tuple(GRADCAM_LAYERS)
 
 
 def positive_int(text: str) -> int:
@@ -41,12 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", nargs="?", default=DEFAULT_FOLDER,
                         help="folder of images (or one image file)")
-    parser.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16")
+    parser.add_argument("--model", choices=MODEL_NAMES, default="vgg16",
+                        help="squeezenet: SqueezeNet 1.1 (input 227), the CS7643/CS231n handouts' network")
     parser.add_argument("--weights", default="imagenet",
                         help="'imagenet' (downloaded once), 'random' (untrained, for testing) or a "
                              "weight file: .npy, .npz, .h5, .weights.h5, .keras")
     parser.add_argument("--layer", default=None,
-                        help="conv layer for class maps (default: block5_conv3 / conv5)")
+                        help="conv layer for class maps (default: the model's last conv block: "
+                             + ", ".join(f"{layer} for {name}" for name, layer in GRADCAM_LAYERS.items()) + ")")
     parser.add_argument("--top-k", type=positive_int, default=3, help="classes explained per image")
     parser.add_argument("--methods", default="saliency,gradcam",
                         help="comma-separated; available: " + ", ".join(METHOD_NAMES))

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
-def build_parser(method_names: Sequence[str]) -> argparse.ArgumentParser:
+def build_parser(method_names: Sequence[str],
+                 gradcam_layers: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """`gradcam_layers`: model name -> its default class-map layer (default: every registered
+    model's spec.gradcam_layer)."""
+    if gradcam_layers is None:
+        import models
+        gradcam_layers = {name: models.get_spec(name).gradcam_layer for name in models.MODEL_NAMES}
     parser = argparse.ArgumentParser(prog="python -m utilities.explain",
                                      description="Explain one image with one method.")
     parser.add_argument("image", help="picture to explain")
     parser.add_argument("--method", default="saliency", help=f"one of: {', '.join(method_names)} "
                         "(default: saliency)")
-    parser.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16")
+    parser.add_argument("--model", choices=tuple(gradcam_layers), default="vgg16",
+                        help="network (default: vgg16; squeezenet: SqueezeNet 1.1, input 227)")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
-    parser.add_argument("--layer", default=None, help="conv layer for class-map methods "
-                        "(default: block5_conv3 for vgg16, conv5 for alexnet)")
+    parser.add_argument("--layer", default=None, help="conv layer for class-map methods (default: "
+                        + ", ".join(f"{layer} for {name}" for name, layer in gradcam_layers.items()) + ")")
     parser.add_argument("--class-index", type=int, default=None, help="default: the top class")
     parser.add_argument("--output-dir", default="results")
     return parser

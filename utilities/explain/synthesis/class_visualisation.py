@@ -4,11 +4,16 @@ Gradient ascent on the image I for  S_c(I) - l2_weight * ||I||^2  (S_c a class *
 softmax could also rise by lowering the other classes). Yosinski's regularisers keep the
 result natural-looking: a random jitter (roll the image, step, roll back) each iteration and
 a Gaussian blur every `blur_every` steps. Each step moves pixels by `learning_rate` on average
-(the gradient is divided by its mean |.|), so one setting works across models and scales.
+(`step_norm="mean_abs"`: the gradient is divided by its mean |.|), or by `learning_rate` in L2
+(`step_norm="l2"`, the handouts' `g / ||g||_2`).
 
 Images live in the space of what you would pass the model (`preprocess` applied inside),
-e.g. RGB in [0, 1] with `value_range=(0, 1)` keeping them valid. One image per class, all
-classes in one batch; each step is one traced call.
+e.g. RGB in [0, 1] with `value_range=(0, 1)` keeping them valid. With `space=IMAGENET`
+(utilities/explain/synthesis/space.py) the ascent runs on the normalised image
+z = (x - mean) / std, as the CS231n-family handouts do, so their settings apply unchanged
+whatever the model's own preprocessing (`HANDOUT` below: lr 25 in L2, L2 weight 1e-3 on
+||z||^2, 100 iterations, blur every 10, jitter 16, from N(0, 1) noise); results are x again.
+One image per class, all classes in one batch; each step is one traced call.
 """
 from __future__ import annotations
 
@@ -27,6 +32,24 @@ from utilities.common.figures import save_figure
 from utilities.explain._blur import gaussian_blur
 from utilities.explain.base import Preprocess
 from utilities.explain.plotting import displayable
+from utilities.explain.synthesis.space import IMAGENET, NormalisedSpace
+
+# The handouts' settings (CS7643 A3 / CS231n, PyTorch SqueezeNet), in the normalised space.
+# Measured on the real SqueezeNet 1.1 (caffe weights, 227): tarantula 76, gorilla 366 and
+# hourglass 604 from noise each end top-1 with p > 0.99.
+HANDOUT = {"iterations": 100, "learning_rate": 25.0, "l2_weight": 1e-3, "blur_every": 10, "blur_sigma": 0.5,
+           "jitter": 16, "step_norm": "l2", "space": IMAGENET}
+# The project's earlier settings, kept for VGG16 / AlexNet: RGB [0, 1] pixels, mean-|g| steps.
+RGB = {"iterations": 200, "learning_rate": 0.01, "l2_weight": 1e-3, "blur_every": 10, "blur_sigma": 0.5,
+       "jitter": 8, "step_norm": "mean_abs", "space": None}
+PRESETS = {"handout": HANDOUT, "rgb": RGB}
+STEP_NORMS = ("mean_abs", "l2")
+
+
+def default_preset(model_name: str) -> str:
+    """'handout' for SqueezeNet (the handouts' network, settings measured on its real weights),
+    'rgb' for the others (their earlier behaviour)."""
+    return "handout" if model_name == "squeezenet" else "rgb"
 
 
 @dataclass
@@ -72,29 +95,41 @@ class ClassVisualiser:
         l2_weight: weight of ||I||^2 in the objective (Simonyan's lambda).
         blur_every, blur_sigma: Gaussian blur period (0: never) and sigma in pixels.
         jitter: max random shift in pixels per step (0: none).
-        value_range: (low, high) the image is clipped to after every step; None: no clipping.
+        value_range: (low, high) the image (x) is clipped to after every step; None: no clipping.
         strip_every: snapshot period for the iteration strip.
+        step_norm: "mean_abs" (learning_rate = mean |change| per pixel) or "l2" (= L2 length).
+        space: a `NormalisedSpace` to run the ascent in (learning_rate, l2_weight and the string
+            inits act on z = (x - mean) / std); None: on x itself.
     """
 
     def __init__(self, model: keras.Model, preprocess: Preprocess | None = None, *,
                  iterations: int = 200, learning_rate: float = 1.0, l2_weight: float = 1e-3,
                  blur_every: int = 10, blur_sigma: float = 0.5, jitter: int = 8,
-                 value_range: tuple[float, float] | None = None, strip_every: int = 25):
+                 value_range: tuple[float, float] | None = None, strip_every: int = 25,
+                 step_norm: str = "mean_abs", space: NormalisedSpace | None = None):
         if iterations < 1 or learning_rate <= 0 or l2_weight < 0 or blur_every < 0 or jitter < 0:
             raise ValueError("need iterations >= 1, learning_rate > 0, l2_weight >= 0, "
                              "blur_every >= 0 and jitter >= 0")
         if strip_every < 1:
             raise ValueError(f"strip_every must be >= 1, got {strip_every}")
-        self.model, self.preprocess = model, preprocess
+        if step_norm not in STEP_NORMS:
+            raise ValueError(f"step_norm must be one of {STEP_NORMS}, got {step_norm!r}")
+        self.model, self.preprocess, self.space = model, preprocess, space
         self.iterations, self.learning_rate, self.l2_weight = iterations, learning_rate, l2_weight
         self.blur_every, self.blur_sigma, self.jitter = blur_every, blur_sigma, jitter
-        self.value_range, self.strip_every = value_range, strip_every
+        self.value_range, self.strip_every, self.step_norm = value_range, strip_every, step_norm
+        # what the ascent works on: z and its per-channel bounds, or x and value_range
+        self._model_input = preprocess if space is None else space.preprocess(preprocess)
+        self._bounds = value_range if space is None else space.value_range(value_range)
         self._step = tf.function(self._ascent_step, reduce_retracing=True)
         self._blur = tf.function(lambda x: gaussian_blur(x, blur_sigma), reduce_retracing=True)
         self._scores = tf.function(self._class_scores, reduce_retracing=True)
 
+    def _clip(self, image):
+        return image if self._bounds is None else tf.clip_by_value(image, *self._bounds)
+
     def _class_scores(self, image, classes):
-        model_input = image if self.preprocess is None else self.preprocess(image)
+        model_input = image if self._model_input is None else self._model_input(image)
         logits = tf.cast(self.model(model_input, training=False), tf.float32)
         return tf.gather(logits, classes, batch_dims=1)
 
@@ -106,12 +141,25 @@ class ClassVisualiser:
             objective = scores[:, 0] - self.l2_weight * tf.reduce_sum(tf.square(shifted), axis=[1, 2, 3])
             total = tf.reduce_sum(objective)  # images are independent: one backward pass for all
         gradient = tape.gradient(total, shifted)
-        scale = tf.reduce_mean(tf.abs(gradient), axis=[1, 2, 3], keepdims=True)
+        if self.step_norm == "l2":
+            scale = tf.sqrt(tf.reduce_sum(tf.square(gradient), axis=[1, 2, 3], keepdims=True))
+        else:
+            scale = tf.reduce_mean(tf.abs(gradient), axis=[1, 2, 3], keepdims=True)
         shifted += self.learning_rate * gradient / tf.maximum(scale, 1e-12)
-        image = tf.roll(shifted, -shift, axis=[1, 2])
-        if self.value_range is not None:
-            image = tf.clip_by_value(image, *self.value_range)
-        return image, scores
+        return self._clip(tf.roll(shifted, -shift, axis=[1, 2])), scores
+
+    def _start(self, init, count: int, shape, seed: int) -> np.ndarray:
+        """The first image in the ascent's space (z when `space` is set: string inits are z's
+        "zeros" (the mean colour) or N(0, 1) "noise", clipped to the valid range; arrays are x)."""
+        if self.space is None:
+            return initial_images(init, count, shape, self.value_range, seed)
+        if isinstance(init, str):
+            start = initial_images(init, count, shape, None, seed)
+            return start if self._bounds is None else np.clip(start, *self._bounds).astype(np.float32)
+        return self.space.to_z(initial_images(init, count, shape, None, seed))
+
+    def _to_x(self, images: np.ndarray) -> np.ndarray:
+        return images if self.space is None else self.space.to_x(images)
 
     def visualise(self, classes: Sequence[int], image_shape: Sequence[int] | None = None,
                   init="zeros", seed: int = 0, progress: bool = False) -> ClassVisualisation:
@@ -121,7 +169,7 @@ class ClassVisualiser:
             image_shape = tuple(self.model.inputs[0].shape[1:])
             if None in image_shape:
                 raise ValueError("the model input has no fixed size; pass image_shape=(H, W, C)")
-        image = tf.constant(initial_images(init, len(classes), image_shape, self.value_range, seed))
+        image = tf.constant(self._start(init, len(classes), image_shape, seed))
         rng = np.random.default_rng(seed)
         tf_classes = tf.constant(classes[:, None])
         strip, strip_steps, scores = [image.numpy()], [0], []
@@ -130,15 +178,13 @@ class ClassVisualiser:
             image, score = self._step(image, tf_classes, tf.constant(shift, tf.int32))
             scores.append(score.numpy()[:, 0])
             if self.blur_every and step % self.blur_every == 0 and step < self.iterations:
-                image = self._blur(image)
-                if self.value_range is not None:
-                    image = tf.clip_by_value(image, *self.value_range)
+                image = self._clip(self._blur(image))
             if step % self.strip_every == 0 or step == self.iterations:
                 strip.append(image.numpy())
                 strip_steps.append(step)
         scores.append(self._scores(image, tf_classes).numpy()[:, 0])
-        return ClassVisualisation(classes, image.numpy(), np.stack(strip), np.array(strip_steps),
-                                  np.stack(scores))
+        return ClassVisualisation(classes, self._to_x(image.numpy()), self._to_x(np.stack(strip)),
+                                  np.array(strip_steps), np.stack(scores))
 
 
 def visualise_classes(model: keras.Model, classes: Sequence[int], *, preprocess: Preprocess | None = None,
@@ -148,10 +194,19 @@ def visualise_classes(model: keras.Model, classes: Sequence[int], *, preprocess:
     return ClassVisualiser(model, preprocess, **options).visualise(classes, image_shape, init, seed, progress)
 
 
+def class_probabilities(model: keras.Model, preprocess: Preprocess | None, images: np.ndarray) -> np.ndarray:
+    """Softmax of the model on finished images (as they are, no jitter): (K, classes)."""
+    x = tf.constant(np.asarray(images, np.float32))
+    logits = tf.cast(model(x if preprocess is None else preprocess(x), training=False), tf.float32)
+    return tf.nn.softmax(logits).numpy()
+
+
 def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.PathLike,
                              names: Sequence[str] | None = None,
-                             deprocess: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Path]:
-    """Per class: `class_<i>.png` (final image) and `class_<i>_strip.png` (snapshots, logits)."""
+                             deprocess: Callable[[np.ndarray], np.ndarray] | None = None,
+                             probabilities: np.ndarray | None = None) -> list[Path]:
+    """Per class: `class_<i>.png` (final image) and `class_<i>_strip.png` (snapshots, logits);
+    `probabilities` (K, classes), e.g. from `class_probabilities`, adds p(class) to the title."""
     output_dir = Path(output_dir)
     written = []
     for k, index in enumerate(result.classes):
@@ -160,7 +215,8 @@ def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.Pa
         fig = Figure(figsize=(4, 4.3))
         ax = fig.add_subplot()
         ax.imshow(displayable(result.images[k], deprocess))
-        ax.set_title(f"{label}\nlogit {result.scores[-1, k]:.2f}", fontsize=9)
+        p = "" if probabilities is None else f", p {probabilities[k, index]:.3f}"
+        ax.set_title(f"{label}\nlogit {result.scores[-1, k]:.2f}{p}", fontsize=9)
         ax.axis("off")
         written.append(save_figure(fig, final))
         frames = displayable(result.strip[:, k], deprocess)
@@ -175,33 +231,56 @@ def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.Pa
     return written
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m utilities.explain.synthesis.class_visualisation 130 76 --model vgg16`: images + strips per class."""
+def build_parser(model_names: Sequence[str]):
     import argparse
-    import sys
-    parser = argparse.ArgumentParser(description="Class model visualisation (gradient ascent)")
-    parser.add_argument("classes", type=int, nargs="+", help="class indices")
-    parser.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16")
+    parser = argparse.ArgumentParser(
+        prog="python -m utilities.explain.synthesis.class_visualisation",
+        description="Class model visualisation (gradient ascent on a class logit). Settings not given "
+                    "come from --preset: 'handout' (CS7643/CS231n: normalised image, lr 25 in L2, L2 weight "
+                    "1e-3, 100 iterations, blur every 10, jitter 16, from noise; the default for squeezenet) "
+                    "or 'rgb' (RGB [0, 1] pixels, mean step 0.01, 200 iterations, jitter 8, from grey; the "
+                    "default for the other models)")
+    parser.add_argument("classes", type=int, nargs="+", help="class indices (e.g. 76 tarantula, 366 gorilla, "
+                        "604 hourglass)")
+    parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
-    parser.add_argument("--iterations", type=int, default=200)
-    parser.add_argument("--learning-rate", type=float, default=0.01, help="mean change per step (RGB [0, 1])")
-    parser.add_argument("--l2-weight", type=float, default=1e-3)
-    parser.add_argument("--blur-every", type=int, default=10)
-    parser.add_argument("--blur-sigma", type=float, default=0.5)
-    parser.add_argument("--jitter", type=int, default=8)
-    parser.add_argument("--init", default="grey", help="zeros (black), grey, noise, or an image file")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                        help="default: handout for squeezenet, rgb for the others")
+    parser.add_argument("--iterations", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="step size: L2 length in std units (handout), mean change in RGB [0, 1] (rgb)")
+    parser.add_argument("--l2-weight", type=float, default=None)
+    parser.add_argument("--blur-every", type=int, default=None)
+    parser.add_argument("--blur-sigma", type=float, default=None)
+    parser.add_argument("--jitter", type=int, default=None)
+    parser.add_argument("--init", default=None,
+                        help="zeros, grey, noise, or an image file (default: noise for handout, grey for rgb; "
+                             "handout's zeros/noise are the normalised image's: the mean colour / N(0, 1))")
     parser.add_argument("--strip-every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="results/class_visualisation")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m utilities.explain.synthesis.class_visualisation 76 366 604 --model squeezenet`:
+    images + strips per class."""
+    import sys
+
     import models
     from utilities.common.imagenet_classes import class_names
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
+    args = build_parser(models.MODEL_NAMES).parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    preset = args.preset or default_preset(args.model)
+    options = dict(PRESETS[preset])
+    for key in ("iterations", "learning_rate", "l2_weight", "blur_every", "blur_sigma", "jitter"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     try:
         spec = models.get_spec(args.model)
         shape = (spec.input_size, spec.input_size, 3)
-        init = args.init
+        init = args.init or ("noise" if preset == "handout" else "grey")
         if init == "grey":
             init = np.full(shape, 0.5, np.float32)
         elif init not in ("zeros", "noise"):
@@ -212,15 +291,19 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"class indices must be in [0, {num_classes})")
         result = visualise_classes(
             model, args.classes, preprocess=unit_rgb_preprocess(spec.preprocess), image_shape=shape,
-            init=init, seed=args.seed, progress=True, iterations=args.iterations,
-            learning_rate=args.learning_rate, l2_weight=args.l2_weight, blur_every=args.blur_every,
-            blur_sigma=args.blur_sigma, jitter=args.jitter, value_range=(0.0, 1.0),
-            strip_every=args.strip_every)
+            init=init, seed=args.seed, progress=True, value_range=(0.0, 1.0), strip_every=args.strip_every,
+            **options)
     except (ImageReadError, models.WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     names = class_names(num_classes)
-    for path in save_class_visualisation(result, args.output_dir, names, deprocess=lambda x: x):
+    final = class_probabilities(model, unit_rgb_preprocess(spec.preprocess), result.images)
+    written = save_class_visualisation(result, args.output_dir, names, deprocess=lambda x: x, probabilities=final)
+    for k, index in enumerate(result.classes):
+        top = int(final[k].argmax())
+        print(f"class {index} {names[index]}: p={final[k, index]:.4f}, top-1 {top} {names[top]} "
+              f"({preset}, {options['iterations']} iterations)")
+    for path in written:
         print(path)
     return 0
 

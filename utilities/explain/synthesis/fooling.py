@@ -9,7 +9,9 @@ Three attacks, all batched (each image stops on its own) with traced steps:
   of radius epsilon around the original; stops as soon as the target wins.
 Results report the steps used and the L-inf / L2 size of the change, in the input space.
 Images live in the space of what you pass the model (`preprocess` applied inside);
-`value_range` keeps them valid images (e.g. (0, 1) for RGB in [0, 1]).
+`value_range` keeps them valid images (e.g. (0, 1) for RGB in [0, 1]). `fool_iterative` can
+take its steps on the handouts' normalised image instead (`space=IMAGENET`: the CS231n
+exercise's step 1 is one std unit in L2, ~0.226 in RGB [0, 1]); its result is still in x.
 """
 from __future__ import annotations
 
@@ -26,6 +28,16 @@ from matplotlib.figure import Figure
 from utilities.common.figures import save_figure
 from utilities.explain.base import Preprocess
 from utilities.explain.plotting import displayable
+from utilities.explain.synthesis.space import IMAGENET, NormalisedSpace
+
+# fool_iterative settings: the handouts' (CS231n / CS7643, the default for squeezenet) step 1 in
+# L2 on the normalised image, or the project's earlier step 1.0 in L2 on RGB [0, 1] pixels
+PRESETS = {"handout": {"learning_rate": 1.0, "space": IMAGENET}, "rgb": {"learning_rate": 1.0, "space": None}}
+
+
+def default_preset(model_name: str) -> str:
+    """'handout' for SqueezeNet (the handouts' network), 'rgb' for the others (as before)."""
+    return "handout" if model_name == "squeezenet" else "rgb"
 
 
 @dataclass
@@ -100,18 +112,27 @@ def _result(attack: _Attack, original, fooled, original_classes, targets, steps)
 
 def fool_iterative(model: keras.Model, images, targets, *, preprocess: Preprocess | None = None,
                    learning_rate: float = 1.0, max_steps: int = 100,
-                   value_range: tuple[float, float] | None = None) -> FoolingResult:
-    """Normalised gradient ascent on the target logit, stopping per image once the target wins."""
+                   value_range: tuple[float, float] | None = None,
+                   space: NormalisedSpace | None = None) -> FoolingResult:
+    """Normalised gradient ascent on the target logit, stopping per image once the target wins.
+
+    Each step is `learning_rate` long in L2, in the input space or, with `space`, on the
+    normalised image z (the handouts'); the result (images, norms) is in the input space.
+    """
     if targets is None:
         raise ValueError("fool_iterative needs target classes (one int, or one per image)")
     attack = _Attack(model, preprocess, value_range)
     original, targets = _as_batch(images, targets)
-    x = tf.constant(original)
+    if space is not None:
+        ascent = _Attack(model, space.preprocess(preprocess), space.value_range(value_range))
+        x = tf.constant(space.to_z(original))
+    else:
+        ascent, x = attack, tf.constant(original)
     steps = np.zeros(len(original), np.int64)
     original_classes = None
     tf_targets = tf.constant(targets)
     for step in range(max_steps + 1):
-        logits, gradient = attack.gradient(x, tf_targets, "logit")
+        logits, gradient = ascent.gradient(x, tf_targets, "logit")
         predicted = np.argmax(logits.numpy(), axis=1)
         if original_classes is None:
             original_classes = predicted
@@ -120,9 +141,13 @@ def fool_iterative(model: keras.Model, images, targets, *, preprocess: Preproces
             break
         norm = tf.norm(tf.reshape(gradient, [len(original), -1]), axis=1)
         update = learning_rate * gradient / tf.reshape(tf.maximum(norm, 1e-12), [-1, 1, 1, 1])
-        x = attack.clip(x + tf.where(tf.reshape(active, [-1, 1, 1, 1]), update, 0.0))
+        x = ascent.clip(x + tf.where(tf.reshape(active, [-1, 1, 1, 1]), update, 0.0))
         steps += active
-    return _result(attack, original, x.numpy(), original_classes, targets, steps)
+    fooled = x.numpy()
+    if space is not None:  # back to x; untouched images stay bit-identical
+        fooled = np.where((steps > 0)[:, None, None, None], space.to_x(fooled), original)
+        fooled = fooled if value_range is None else np.clip(fooled, *value_range)
+    return _result(attack, original, fooled.astype(np.float32), original_classes, targets, steps)
 
 
 def fgsm(model: keras.Model, images, targets=None, *, epsilon: float, preprocess: Preprocess | None = None,
@@ -193,26 +218,41 @@ def save_fooling_figure(result: FoolingResult, dest: str | os.PathLike, i: int =
     return save_figure(fooling_figure(result, i, **options), dest)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m utilities.explain.synthesis.fooling IMAGE TARGET [--attack iterative|fgsm|pgd]`: fool, save figure."""
+def build_parser(model_names: Sequence[str]):
     import argparse
-    import sys
-    parser = argparse.ArgumentParser(description="Fooling image: make the network predict TARGET")
+    parser = argparse.ArgumentParser(
+        prog="python -m utilities.explain.synthesis.fooling",
+        description="Fooling image: make the network predict TARGET (e.g. 6 stingray, as the handouts)")
     parser.add_argument("image")
     parser.add_argument("target", type=int, help="class index to reach")
     parser.add_argument("--attack", choices=("iterative", "fgsm", "pgd"), default="iterative")
-    parser.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16")
+    parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
-    parser.add_argument("--learning-rate", type=float, default=1.0, help="iterative: L2 step (RGB [0, 1])")
-    parser.add_argument("--epsilon", type=float, default=8 / 255, help="fgsm/pgd: L-inf budget")
+    parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                        help="iterative: where its L2 steps are taken: 'handout' on the normalised image "
+                             "(std units, the CS231n exercise; default for squeezenet), 'rgb' on RGB [0, 1] "
+                             "(default for the other models)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="iterative: L2 length of a step in the preset's space (default 1)")
+    parser.add_argument("--epsilon", type=float, default=8 / 255, help="fgsm/pgd: L-inf budget (RGB [0, 1])")
     parser.add_argument("--max-steps", type=int, default=100)
     parser.add_argument("--magnify", type=float, default=10.0)
     parser.add_argument("--output-dir", default="results/fooling")
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m utilities.explain.synthesis.fooling IMAGE TARGET [--attack iterative|fgsm|pgd]`: fool, save figure."""
+    import sys
+
     import models
     from utilities.common.imagenet_classes import class_names
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
+    args = build_parser(models.MODEL_NAMES).parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    preset = dict(PRESETS[args.preset or default_preset(args.model)])
+    if args.learning_rate is not None:
+        preset["learning_rate"] = args.learning_rate
     try:
         spec = models.get_spec(args.model)
         image = load_image(args.image, spec.input_size).network_input
@@ -222,8 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"target must be in [0, {num_classes})")
         common = {"preprocess": unit_rgb_preprocess(spec.preprocess), "value_range": (0.0, 1.0)}
         if args.attack == "iterative":
-            result = fool_iterative(model, image, args.target, learning_rate=args.learning_rate,
-                                    max_steps=args.max_steps, **common)
+            result = fool_iterative(model, image, args.target, max_steps=args.max_steps, **preset, **common)
         elif args.attack == "fgsm":
             result = fgsm(model, image, args.target, epsilon=args.epsilon, **common)
         else:
@@ -232,9 +271,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     dest = Path(args.output_dir) / f"{Path(args.image).stem}_to_{args.target}_{args.attack}.png"
-    save_fooling_figure(result, dest, names=class_names(num_classes), deprocess=lambda x: x,
-                        magnify=args.magnify)
-    print(f"{result.summary()} -> {dest}")
+    names = class_names(num_classes)
+    save_fooling_figure(result, dest, names=names, deprocess=lambda x: x, magnify=args.magnify)
+    before, after = int(result.original_classes[0]), int(result.final_classes[0])
+    print(f"{result.summary()} ({names[before]} -> {names[after]}; L-inf {result.linf[0] * 255:.2f}/255) -> {dest}")
     return 0 if result.success[0] else 1
 
 
