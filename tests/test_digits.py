@@ -38,7 +38,8 @@ def test_mnist_download_parse_and_cache(tmp_path):
 def test_fashion_mnist_idx_files(tmp_path):
     files = fashion_files()
     with serve({f"/{name}": Route(body) for name, body in files.items()}) as (base, _):
-        data = load_fashion_mnist(base_url=base + "/", cache=tmp_path, progress=False)
+        data = load_fashion_mnist(base_url=base + "/", cache=tmp_path, system_dir=tmp_path / "no-debian-copy",
+                                  progress=False, log=None)
     assert data.x_train.shape == (30, 28, 28, 1) and data.class_names[9] == "Ankle boot"
     assert (tmp_path / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").exists()
 

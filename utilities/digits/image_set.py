@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DATASETS = ("mnist", "fashion_mnist", "digits")
+DATASETS = ("mnist", "fashion_mnist", "digits", "mnist5k")
 
 
 class DatasetUnavailable(RuntimeError):
@@ -15,7 +15,7 @@ class DatasetUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Train/test images (float32 in [0, 1], N x 28 x 28 x 1), integer labels and class names."""
+    """Train/test images (float32 in [0, 1], N x 28 x 28 x 1), integer labels, class names, where they came from."""
 
     name: str
     x_train: np.ndarray
@@ -23,6 +23,7 @@ class ImageSet:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: Sequence[str]
+    source: str = ""  # e.g. "/usr/share/datasets/fashion-mnist (Debian package ...): 60,000 training / ..."
 
     @property
     def num_classes(self) -> int:

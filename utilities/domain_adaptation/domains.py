@@ -1,4 +1,4 @@
-"""Source and target domains of one experiment: MNIST -> MNIST-M, or digits -> blended digits offline.
+"""Source and target domains of one experiment: MNIST -> MNIST-M, or digits / mnist5k -> blended copies offline.
 
 Source images stay grey (N, 28, 28, 1) float32 in [0, 1] and target images uint8 RGB; the
 network sees both through `network_input` (replicate grey to RGB as Ganin did, scale to
@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from utilities.digits import load_image_set
+from utilities.digits import ImageSet, load_image_set
 from utilities.domain_adaptation.bsds import BSDS_URL
 from utilities.domain_adaptation.mnistm import BUILD_SEED, BlendedSet, build_blended_set, load_mnistm
 from utilities.domain_adaptation.photos import skimage_photos
 
-DATASETS = ("digits", "mnist")
-TARGET_NAMES = {"digits": "blended digits (scikit-image photos)", "mnist": "MNIST-M"}
+DATASETS = ("digits", "mnist", "mnist5k")
+TARGET_NAMES = {"digits": "blended digits (scikit-image photos)", "mnist": "MNIST-M",
+                "mnist5k": "blended mnist5k (scikit-image photos)"}
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,25 @@ def channel_mean(*image_sets: np.ndarray) -> np.ndarray:
     return (total / max(count, 1)).astype(np.float32)
 
 
-def blended_digits(seed: int = BUILD_SEED) -> BlendedSet:
-    """The offline target: scikit-learn's digits (same split as the source) blended with skimage photos."""
-    return build_blended_set("blended_digits", load_image_set("digits"), skimage_photos(), seed)
+def blended_digits(seed: int = BUILD_SEED, source: ImageSet | None = None) -> BlendedSet:
+    """An offline target: `source` (default scikit-learn's digits; same split) blended with skimage photos."""
+    source = source if source is not None else load_image_set("digits")
+    return build_blended_set(f"blended_{source.name}", source, skimage_photos(), seed)
 
 
 def load_domains(dataset: str, cache_dir: Path, *, progress: bool = True, bsds_url: str = BSDS_URL) -> DomainPair:
-    """`digits` (offline) or `mnist` (MNIST downloaded into Keras' cache; MNIST-M built in `cache_dir`)."""
+    """`digits` (offline), `mnist` (MNIST downloaded into Keras' cache; MNIST-M built in `cache_dir`) or `mnist5k`.
+
+    `mnist5k` (utilities.digits.mnist5k: 5,000 real MNIST digits, 4,000 / 1,000 stratified) is blended
+    with the scikit-image photos the way MNIST-M blends MNIST with BSDS500 (offline once the digits are cached).
+    """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     if dataset == "digits":
         source, target = load_image_set("digits"), blended_digits()
+    elif dataset == "mnist5k":
+        source = load_image_set("mnist5k")
+        target = blended_digits(source=source)
     else:
         source = load_image_set("mnist", progress=progress)
         target = load_mnistm(source, cache_dir, url=bsds_url, progress=progress)

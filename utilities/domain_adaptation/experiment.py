@@ -35,7 +35,7 @@ from utilities.domain_adaptation.schedules import AnnealedLearningRate, parse_la
 from utilities.domain_adaptation.training import DannStep, Evaluator, Scores, score
 
 MODES = ("source-only", "dann", "pseudo-label")
-DEFAULT_EPOCHS = {"digits": 40, "mnist": 20}
+DEFAULT_EPOCHS = {"digits": 40, "mnist": 20, "mnist5k": 40}
 DEFAULT_OUT = Path("results/domain_adaptation")
 DEFAULT_LOGDIR = Path("logs/domain_adaptation")
 
