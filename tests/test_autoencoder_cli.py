@@ -14,7 +14,7 @@ from models.autoencoder import build_autoencoder
 from tests.digit_files import fashion_files
 from tests.loopback_server import serve
 from utilities.autoencoder import data as ae_data
-from utilities.digits import load_image_set
+from utilities.digits import fashion_mnist, load_image_set
 from utilities.digits.keras_files import FASHION_FILES
 
 TINY = ["--epochs", "2", "--filters", "4,8", "--batch-size", "64", "--samples", "60", "--no-progress"]
@@ -108,8 +108,9 @@ def test_fashion_mnist_default_run_from_keras_cache(tmp_path, monkeypatch, capsy
 
 
 def test_fashion_mnist_offline_one_line_exit_2(tmp_path, monkeypatch, capsys):
-    """No network (a loopback server with nothing on it): one line naming the files' place, exit 2."""
+    """No copy here and no network (a loopback server with nothing on it): one line naming the files' place, exit 2."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(fashion_mnist, "SYSTEM_DIR", tmp_path / "no-debian-copy")  # the machine's copy out of the way
     real = ae_data.load_image_set
     with serve({}) as (base, _):
         monkeypatch.setattr(ae_data, "load_image_set", lambda name: real(name, base_url=base + "/", progress=False))

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-AE_DATASETS = ("fashion_mnist", "digits", "mnist")
-DEFAULT_EPOCHS = {"fashion_mnist": 20, "mnist": 20, "digits": 40}
+AE_DATASETS = ("fashion_mnist", "digits", "mnist", "mnist5k")
+DEFAULT_EPOCHS = {"fashion_mnist": 20, "mnist": 20, "digits": 40, "mnist5k": 30}
 """Epochs when --epochs is not given: 469 steps per epoch on the 60,000 Fashion-MNIST images;
-the 1,347 bundled training digits give 11 steps per epoch and need more passes."""
+the 1,347 bundled training digits give 11 steps per epoch and the 4,000 of mnist5k 32: they need
+more passes."""
 IMAGE_SIZE = 28
 CODE_ACTIVATIONS = ("linear", "relu")
 
@@ -34,6 +35,7 @@ class AutoencoderConfig:
     """One run. Defaults are the handout's: Adam(1e-3), binary cross-entropy, widths 32/64/128, a 2-D code."""
 
     dataset: str = "fashion_mnist"
+    data_dir: Path | None = None
     denoise: float | None = None
     clip: bool = False
     epochs: int | None = None
@@ -81,8 +83,11 @@ class AutoencoderConfig:
     def validate(self) -> AutoencoderConfig:
         """Raise UsageError naming the first unusable flag."""
         from models.autoencoder import ArchitectureError, check_architecture
+        from utilities.digits.loader import DATA_DIR_DATASETS
         checks = [
             (self.dataset in AE_DATASETS, f"--dataset {self.dataset!r}: choose one of {', '.join(AE_DATASETS)}"),
+            (self.data_dir is None or self.dataset in DATA_DIR_DATASETS,
+             f"--data-dir is read for --dataset {' or '.join(DATA_DIR_DATASETS)} only, not {self.dataset}"),
             (self.denoise is None or self.denoise > 0, f"--denoise {self.denoise}: the noise std must be positive"),
             (self.epochs is None or self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),

@@ -8,23 +8,26 @@ drawn once, so every epoch's test loss measures the same inputs.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import tensorflow as tf
 
 from utilities.autoencoder.config import UsageError
 from utilities.digits import DatasetUnavailable, ImageSet, load_image_set
-from utilities.digits.keras_files import FASHION_DIR, FASHION_FILES, datasets_dir
 
 
-def load_images(dataset: str) -> ImageSet:
-    """The image set, or UsageError with the one-line reason (Fashion-MNIST / MNIST offline)."""
+def load_images(dataset: str, data_dir: Path | None = None) -> ImageSet:
+    """The image set (from `data_dir` if given), or UsageError with the one-line reason (a missing or bad file).
+
+    The loaders say on stderr where the images came from (utilities.digits); Fashion-MNIST's says where
+    to put the files when it has none.
+    """
     try:
-        return load_image_set(dataset)
+        return load_image_set(dataset, **({"data_dir": data_dir} if data_dir is not None else {}))
     except DatasetUnavailable as exc:
-        where = (f"; put {', '.join(FASHION_FILES)} in {(datasets_dir() / FASHION_DIR).resolve()}"
-                 if dataset == "fashion_mnist" else "")
-        raise UsageError(f"{exc}{where} (offline? --dataset digits uses the digits bundled with scikit-learn)"
-                         ) from None
+        hint = "" if dataset == "digits" else " (offline? --dataset digits uses the digits bundled with scikit-learn)"
+        raise UsageError(f"{exc}{hint}") from None
 
 
 def add_noise(images: np.ndarray, std: float, clip: bool, seed: int) -> np.ndarray:

@@ -84,7 +84,7 @@ def run_autoencoder(config: AutoencoderConfig, log=None) -> RunResult:
     """Train the autoencoder `config` describes and write its outputs; raises UsageError."""
     config.validate()
     say = log or (tqdm.write if config.progress else print)
-    data = load_images(config.dataset)
+    data = load_images(config.dataset, config.data_dir)
     if config.batch_size > len(data.x_train):
         raise UsageError(f"--batch-size {config.batch_size} is larger than the {len(data.x_train)} training "
                          f"images of {config.dataset}; use a smaller one")
