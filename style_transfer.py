@@ -1,13 +1,17 @@
-"""Neural style transfer (Gatys et al. 2015; CS7643 A3 part II) on the project's VGG16.
+"""Neural style transfer (Gatys et al. 2015; CS7643 A3 part II) on the project's VGG16, VGG19 or SqueezeNet.
 
     python style_transfer.py my_images/chelsea.jpg my_images/coffee.jpg            # ImageNet weights
+    python style_transfer.py my_images/chelsea.jpg my_images/style/scream.jpg --model squeezenet  # handout preset
     python style_transfer.py CONTENT STYLE -o results/style_transfer/out.png --image-size 256
     python style_transfer.py CONTENT STYLE --weights random --content-weight 1e-3 \\
         --style-weights 1e3,1e3,1e3,1e3,1e3 --tv-weight 1e-6                    # offline: textures
 
 Optimises the pixels of a picture (never the network) so that one layer's feature maps match
 the content image and the Gram matrices of several layers match the style image, with a
-total-variation penalty; L-BFGS (default) or Adam. Writes the result, a side-by-side figure,
+total-variation penalty; L-BFGS (default) or Adam. Layers, loss weights and sizes not given
+come from the model's preset: neural-style's for VGG, the CS231n/CS7643 handout's for SqueezeNet
+(fire2 content, conv1/fire3/fire4/fire5 style, 192 px, style 512 px; utilities/style_transfer/
+presets.py). Writes the result, a side-by-side figure,
 the loss curves (PNG + CSV), run.json and snapshots every --save-every iterations next to -o.
 Exit status: 0 done, 2 bad input (one line naming the flag or file).
 """
@@ -18,9 +22,12 @@ import sys
 from pathlib import Path
 
 # Listed here so --help needs no TensorFlow import (tests check they match the package's).
-MODELS = ("vgg16", "vgg19")
+MODELS = ("vgg16", "vgg19", "squeezenet")
 CONTENT_LAYER = "block4_conv2"
 STYLE_LAYERS = "block1_conv1,block2_conv1,block3_conv1,block4_conv1,block5_conv1"
+# Each model's preset layers and picture size (utilities/style_transfer/presets.py)
+DEFAULTS = {"vgg16": (CONTENT_LAYER, STYLE_LAYERS, 512), "vgg19": (CONTENT_LAYER, STYLE_LAYERS, 512),
+            "squeezenet": ("fire2_concat", "conv1,fire3_concat,fire4_concat,fire5_concat", 192)}
 INITS = ("content", "style", "noise")
 OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("float32", "bfloat16")
@@ -73,18 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default="imagenet",
                         help="'imagenet' (downloaded once), 'random' (untrained: textures, not art) or a weight "
                              "file: .npy, .npz, .h5, .weights.h5, .keras")
-    parser.add_argument("--image-size", type=positive_int, default=512,
-                        help="longest side of the result in pixels (the style is scaled to the same)")
-    parser.add_argument("--content-layer", default=CONTENT_LAYER)
-    parser.add_argument("--style-layers", type=names, default=names(STYLE_LAYERS), help="comma-separated")
+    parser.add_argument("--image-size", type=positive_int, default=None,
+                        help="longest side of the result in pixels; default the model's preset: 512 (VGG), "
+                             "192 (squeezenet)")
+    parser.add_argument("--style-size", type=positive_int, default=None,
+                        help="longest side of the style picture; default the preset's (squeezenet: 512), "
+                             "else the same as --image-size")
+    parser.add_argument("--content-layer", default=None,
+                        help=f"default the model's preset: {CONTENT_LAYER} (VGG), {DEFAULTS['squeezenet'][0]} "
+                             "(squeezenet)")
+    parser.add_argument("--style-layers", type=names, default=None,
+                        help=f"comma-separated; default the model's preset: {STYLE_LAYERS} (VGG), "
+                             f"{DEFAULTS['squeezenet'][1]} (squeezenet)")
     parser.add_argument("--content-weight", type=non_negative_float, default=None,
                         help="w_c in w_c*sum((F-P)^2); default 5 / (elements of the content layer's map), "
-                             "neural-style's default")
+                             "neural-style's default (squeezenet with its preset content layer: the preset's)")
     parser.add_argument("--style-weights", type=floats, default=None,
                         help="w_l per style layer, comma-separated, in sum_l w_l*sum((G_l-A_l)^2) with "
-                             "G = F^T F/(H*W*C); default 100/C_l^2 (neural-style's)")
+                             "G = F^T F/(H*W*C); default 100/C_l^2 (neural-style's; squeezenet with its preset "
+                             "style layers: the preset's)")
     parser.add_argument("--tv-weight", type=non_negative_float, default=None,
-                        help="w_t on the sum of squared neighbour differences (pixels 0..255); default 5e-4")
+                        help="w_t on the sum of squared neighbour differences (pixels 0..255); default 5e-4 "
+                             "(squeezenet: the preset's)")
     parser.add_argument("--iterations", type=positive_int, default=500)
     parser.add_argument("--init", choices=INITS, default="content", help="starting picture")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
@@ -101,7 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    """The flags, with the layers and picture size the user left out taken from --model's preset."""
+    args = build_parser().parse_args(argv)
+    content_layer, style_layers, image_size = DEFAULTS[args.model]
+    args.from_preset = [flag for flag in ("content_layer", "style_layers", "image_size") if getattr(args, flag) is None]
+    args.content_layer = args.content_layer or content_layer
+    args.style_layers = args.style_layers or names(style_layers)
+    args.image_size = args.image_size or image_size
+    return args
 
 
 def _check_files(args: argparse.Namespace) -> str | None:
@@ -133,12 +157,15 @@ def main(argv: list[str] | None = None) -> int:
         LayerChoiceError,
         TransferSettings,
         default_output,
+        preset_for,
         run_style_transfer,
     )
 
+    given = {flag: None if flag in args.from_preset else getattr(args, flag)   # None: the package's preset
+             for flag in ("content_layer", "style_layers", "image_size")}
     settings = TransferSettings(
-        model=args.model, weights=args.weights, image_size=args.image_size, content_layer=args.content_layer,
-        style_layers=args.style_layers, content_weight=args.content_weight, style_weights=args.style_weights,
+        model=args.model, weights=args.weights, style_size=args.style_size, **given,
+        content_weight=args.content_weight, style_weights=args.style_weights,
         tv_weight=args.tv_weight, iterations=args.iterations, init=args.init, optimizer=args.optimizer,
         learning_rate=args.learning_rate, preserve_colors=args.preserve_colors, precision=args.precision,
         seed=args.seed, save_every=args.save_every, progress=not args.no_progress)
@@ -158,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.output) if args.output else default_output(args.content, args.style)
     w, f = result.weights, result.final
+    from_preset = [name for name in result.from_preset if name.endswith("weight") or name.endswith("weights")]
+    if from_preset:
+        print(f"preset ({args.model}): {', '.join(from_preset)} from {preset_for(args.model).source}")
     print(f"loss weights: content {w.content:.3g}, style {', '.join(f'{v:.3g}' for v in w.style)}, tv {w.tv:.3g}")
     print(f"losses: content {f.content:.4g}, style {result.initial.style:.4g} -> {f.style:.4g}, tv {f.tv:.4g} "
           f"after {len(result.history)} iterations ({result.seconds:.1f} s)")

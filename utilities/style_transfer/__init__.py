@@ -1,4 +1,4 @@
-"""Neural style transfer (Gatys et al. 2015; CS7643 A3 part II) on the project's VGG networks.
+"""Neural style transfer (Gatys et al. 2015; CS7643 A3 part II) on the project's VGG networks and SqueezeNet.
 
 `run_style_transfer(content, style, output, TransferSettings(...))` is what `style_transfer.py`
 calls; `stylise` works on arrays; the losses (losses.py) are plain functions checked against
@@ -8,10 +8,9 @@ from utilities.style_transfer.features import FeatureNetwork, LayerChoiceError, 
 from utilities.style_transfer.images import ImageInputError
 from utilities.style_transfer.losses import content_loss, gram_matrix, style_loss, tv_loss
 from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObjective, reference_weights
+from utilities.style_transfer.presets import CONTENT_LAYER, PRESETS, STYLE_LAYERS, Preset, preset_for
 from utilities.style_transfer.transfer import (
-    CONTENT_LAYER,
     INITS,
-    STYLE_LAYERS,
     TransferResult,
     TransferSettings,
     default_output,
@@ -19,8 +18,7 @@ from utilities.style_transfer.transfer import (
     stylise,
 )
 
-__all__ = ["CONTENT_LAYER", "INITS", "STYLE_LAYERS", "FeatureNetwork", "ImageInputError", "LayerChoiceError",
-           "LossTerms", "LossWeights", "StyleObjective", "TransferResult", "TransferSettings", "content_loss",
-           "default_output",
-           "feature_network", "gram_matrix", "reference_weights", "run_style_transfer", "style_loss", "stylise",
-           "tv_loss"]
+__all__ = ["CONTENT_LAYER", "INITS", "PRESETS", "STYLE_LAYERS", "FeatureNetwork", "ImageInputError",
+           "LayerChoiceError", "LossTerms", "LossWeights", "Preset", "StyleObjective", "TransferResult",
+           "TransferSettings", "content_loss", "default_output", "feature_network", "gram_matrix", "preset_for",
+           "reference_weights", "run_style_transfer", "style_loss", "stylise", "tv_loss"]

@@ -28,21 +28,26 @@ from utilities.style_transfer.outputs import (
     write_losses_csv,
     write_run_json,
 )
+from utilities.style_transfer.presets import preset_for, resolve
 
-CONTENT_LAYER = "block4_conv2"
-STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 INITS = ("content", "style", "noise")
 
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """Everything that decides the picture (the CLI's flags). None weights: neural-style's defaults."""
+    """Everything that decides the picture (the CLI's flags).
+
+    None layers, sizes and weights: the model's preset (presets.py: neural-style's layers and
+    weights for VGG, the CS231n/CS7643 handout's for SqueezeNet); weights the preset leaves
+    open: neural-style's defaults (objective.reference_weights). `image_size` is the result's
+    longest side, `style_size` the style picture's (None: the same as the result's).
+    """
 
     model: str = "vgg16"
     weights: str = "imagenet"
-    image_size: int = 512
-    content_layer: str = CONTENT_LAYER
-    style_layers: tuple[str, ...] = STYLE_LAYERS
+    image_size: int | None = None
+    content_layer: str | None = None
+    style_layers: tuple[str, ...] | None = None
     content_weight: float | None = None
     style_weights: tuple[float, ...] | None = None
     tv_weight: float | None = None
@@ -55,6 +60,7 @@ class TransferSettings:
     seed: int = 0
     save_every: int = 100
     progress: bool = True
+    style_size: int | None = None
 
 
 @dataclass
@@ -68,15 +74,20 @@ class TransferResult:
     final: LossTerms
     seconds: float
     snapshots: dict[int, Path] = field(default_factory=dict)
+    settings: TransferSettings | None = None   # as resolved (the preset's values filled in)
+    from_preset: tuple[str, ...] = ()          # the settings the model's preset filled
 
 
 def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, settings: TransferSettings,
             *, on_iteration: OnIteration | None = None) -> TransferResult:
     """Optimise a picture of the content's size; content and style are float RGB 0..255 (h, w, 3).
 
-    `on_iteration(iteration, losses, image)` as in optimizers.py (True stops the run).
+    `on_iteration(iteration, losses, image)` as in optimizers.py (True stops the run). Weights
+    left None come from the model's preset when the network's layers are the preset's.
     """
     started = time.perf_counter()
+    settings, from_preset = resolve(dataclasses.replace(settings, content_layer=network.content_layer,
+                                                        style_layers=tuple(network.style_layers)))
     if settings.preserve_colors:
         content_y = luminance(content)
         target_content, target_style = content_y, match_luminance(luminance(style), content_y)
@@ -98,7 +109,8 @@ def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, set
     result = optimise(settings.optimizer, objective, init, settings.iterations,
                       learning_rate=settings.learning_rate, on_iteration=record)
     final = objective.evaluate(result)
-    return TransferResult(to_rgb(result), history, weights, initial, final, time.perf_counter() - started)
+    return TransferResult(to_rgb(result), history, weights, initial, final, time.perf_counter() - started,
+                          settings=settings, from_preset=from_preset)
 
 
 def default_output(content: str | Path, style: str | Path, root: str | Path = "results/style_transfer") -> Path:
@@ -115,9 +127,13 @@ def _progress(settings: TransferSettings):
 
 def run_style_transfer(content_path: str | Path, style_path: str | Path, output: str | Path | None,
                        settings: TransferSettings, *, network: FeatureNetwork | None = None) -> TransferResult:
-    """Read both pictures, build the network (unless given), stylise, write the result and its companions."""
+    """Read both pictures, build the network (unless given), stylise, write the result and its companions.
+
+    Layers, sizes and weights left None come from the model's preset (presets.py).
+    """
+    settings, from_preset = resolve(settings)
     content = load_picture(content_path, settings.image_size, "content")
-    style = load_picture(style_path, settings.image_size, "style")
+    style = load_picture(style_path, settings.style_size or settings.image_size, "style")
     paths = OutputPaths(Path(output) if output else default_output(content_path, style_path))
     if network is None:
         network = feature_network(settings.model, settings.weights, settings.content_layer,
@@ -137,12 +153,13 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
     finally:
         bar.close()
     result.snapshots = snapshots
+    result.from_preset = tuple(dict.fromkeys((*from_preset, *result.from_preset)))
     title = _title(content_path, style_path, settings, result)
     save_image(result.image, paths.result)
     save_comparison(content, style, result.image, paths.comparison, title)
     save_loss_curves(result.history, paths.losses_figure, title)
     write_losses_csv(result.history, paths.losses_csv)
-    write_run_json(_record(content_path, style_path, settings, result, content.shape), paths.run_json)
+    write_run_json(_record(content_path, style_path, result.settings, result, content.shape), paths.run_json)
     return result
 
 
@@ -158,6 +175,8 @@ def _record(content_path, style_path, settings: TransferSettings, result: Transf
     return {
         "content": str(content_path), "style": str(style_path),
         "settings": dataclasses.asdict(settings),
+        "preset": {"model": settings.model, "source": preset_for(settings.model).source,
+                   "filled": list(result.from_preset)},
         "image_shape": [int(s) for s in shape],
         "loss_weights": dataclasses.asdict(result.weights),
         "initial_losses": {**dataclasses.asdict(result.initial), "total": result.initial.total},
