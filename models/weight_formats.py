@@ -12,6 +12,9 @@ Formats (chosen by file name):
   it, so such a name is read as `fire2_squeeze1x1`.
 - `.weights.h5`  Keras 3 `model.save_weights`.
 - `.keras`  Keras 3 `model.save` (weights read from the archive, the architecture is ours).
+- `.pth`, `.pt`, `.pth.tar`  PyTorch checkpoints (torchvision state dicts): read without PyTorch
+  by models/torch_checkpoint.py and mapped per network by models/torchvision_weights.py, so they
+  go through `models.build_model`, not `read_weight_file`.
 
 VGG16 files in the Caffe naming (conv1_1 ... fc8) are renamed to the Keras naming
 (block1_conv1 ... predictions). Frossard's file expects RGB input (his graph subtracts an RGB
@@ -197,7 +200,11 @@ def read_weight_file(path: str | Path) -> Weights:
         return read_h5(path)
     if name.endswith(".keras"):
         return read_keras(path)
-    raise WeightsError(f"{path}: unknown weights format; use .npy, .npz, .h5, .weights.h5 or .keras")
+    if name.endswith((".pth", ".pt", ".pth.tar")):
+        raise WeightsError(f"{path}: a PyTorch checkpoint; its layer names depend on the network: load it with "
+                           f"models.build_model(name, weights=path) (torchvision vgg16, vgg19, squeezenet1_1)")
+    raise WeightsError(f"{path}: unknown weights format; use .npy, .npz, .h5, .weights.h5, .keras or a "
+                       f"torchvision .pth")
 
 
 def to_keras_vgg_names(weights: Weights) -> Weights:
