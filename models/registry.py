@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
@@ -11,7 +11,10 @@ from models import alexnet, squeezenet, vgg16, vgg19
 from models.heads import CLASSIFIER
 from models.heads import default_train_layers as _default_train_layers
 from models.loading import assign_weights
-from models.pretrained import imagenet_weights
+from models.preprocessing import torch_normalize
+from models.pretrained import imagenet_weights, torchvision_imagenet_weights
+from models.torch_checkpoint import is_torch_file, read_state_dict
+from models.torchvision_weights import IMAGENET_TORCH, LAYER_MAPS, TORCH_INPUT_SIZE, is_torch_weights, to_keras_weights
 from models.weight_formats import WeightsError, read_weight_file, to_keras_vgg_names
 
 IMAGENET_CLASSES = 1000
@@ -28,6 +31,9 @@ class ModelSpec:
     conv_layers: tuple[str, ...]
     gradcam_layer: str
     builder: Callable[..., keras.Model]
+    # "caffe": RGB 0..255 -> BGR minus the ImageNet mean (Keras/Caffe weights);
+    # "torch": RGB / 255, minus mean (0.485, 0.456, 0.406), over std (0.229, 0.224, 0.225) (torchvision weights)
+    preprocessing: str = "caffe"
 
 
 SPECS = {
@@ -45,15 +51,33 @@ SPECS = {
 MODEL_NAMES = tuple(SPECS)
 
 
-def get_spec(name: str) -> ModelSpec:
-    """The ModelSpec of 'alexnet', 'vgg16', 'vgg19' or 'squeezenet'."""
+def get_spec(name: str, weights: str | Path | None = None) -> ModelSpec:
+    """The ModelSpec of 'alexnet', 'vgg16', 'vgg19' or 'squeezenet' for the given `weights`.
+
+    The preprocessing goes with the weights' origin: torchvision weights ('imagenet-torch' or a
+    .pth/.pt file) get torchvision's (`preprocessing == "torch"`, input 224); every other value
+    (None, 'imagenet', 'random', a Keras/Caffe file) the caffe-style default.
+    """
     try:
-        return SPECS[name]
+        spec = SPECS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
+    if not is_torch_weights(weights):
+        return spec
+    if name not in LAYER_MAPS:
+        raise WeightsError(f"{weights}: torchvision weights load into {', '.join(LAYER_MAPS)}, not {name!r} "
+                           f"(torchvision's alexnet is another network than the BVLC one)")
+    return replace(spec, input_size=TORCH_INPUT_SIZE, preprocess=torch_normalize, preprocessing="torch")
+
+
+def preprocess_for(name: str, weights: str | Path | None = None) -> Callable:
+    """The preprocessing (RGB 0..255, channels last -> the network's input) that goes with `weights`."""
+    return get_spec(name, weights).preprocess
 
 
 def _read_for(name: str, path: Path) -> dict:
+    if is_torch_file(path):
+        return to_keras_weights(name, read_state_dict(path), source=str(path))
     weights = read_weight_file(path)
     if name == "vgg19":
         return {vgg19.CAFFE_TO_KERAS.get(layer, layer): arrays for layer, arrays in weights.items()}
@@ -64,21 +88,31 @@ def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc
                 num_classes: int | None = None, dropout: float = 0.5, **options) -> keras.Model:
     """Build `name` ('alexnet' | 'vgg16' | 'vgg19' | 'squeezenet') and load `weights`.
 
-    weights: "imagenet" (downloaded on first use), "random" (explicitly untrained) or a
-    path to any supported weight file (see models/weight_formats.py). remove_fc=1 or 2
+    weights: "imagenet" (downloaded on first use), "imagenet-torch" (torchvision's ImageNet
+    checkpoint: VGG16, VGG19, SqueezeNet), "random" (explicitly untrained) or a path to any
+    supported weight file (see models/weight_formats.py; .pth/.pt: a torchvision state dict,
+    models/torchvision_weights.py). Torchvision weights need torchvision's preprocessing
+    (`get_spec(name, weights)`) and make SqueezeNet pool in ceil mode at input 224. remove_fc=1 or 2
     replaces the last one or two FC layers by a new `classifier` of `num_classes` units
     (default 1000 with remove_fc=0, required otherwise); SqueezeNet takes remove_fc=1 only
     (its `conv10` becomes a 1x1 convolution `classifier`). `options` go to the builder
     (AlexNet: lrn_order, grouped_conv; SqueezeNet: input_size, None for any size). The output is logits.
     """
-    spec = get_spec(name)
+    spec = get_spec(name, weights)
+    if spec.preprocessing == "torch" and name == "squeezenet":
+        options = {"ceil_mode": True, "input_size": TORCH_INPUT_SIZE, **options}
     if remove_fc and not num_classes:
         raise ValueError("num_classes is required when remove_fc is 1 or 2")
     num_classes = num_classes or IMAGENET_CLASSES
     model = spec.builder(num_classes, remove_fc=remove_fc, dropout=dropout, **options)
     if weights is None or weights == "random":
         return model
-    path = imagenet_weights(name) if weights == "imagenet" else Path(weights)
+    if weights == "imagenet":
+        path = imagenet_weights(name)
+    elif weights == IMAGENET_TORCH:
+        path = torchvision_imagenet_weights(name)
+    else:
+        path = Path(weights)
     removed = spec.fc_layers[len(spec.fc_layers) - remove_fc:] if remove_fc else ()
     # A fresh head may be missing from the file (ImageNet weights) or present (a fine-tuned
     # model saved by us); a 1000-way last layer with a different class count stays fresh.
@@ -100,4 +134,5 @@ def trainable_layer_names(model: keras.Model) -> Sequence[str]:
     return [layer.name for layer in model.layers if layer.trainable and layer.trainable_weights]
 
 
-__all__ = ["ModelSpec", "build_model", "get_spec", "default_train_layers", "MODEL_NAMES", "WeightsError"]
+__all__ = ["IMAGENET_TORCH", "ModelSpec", "build_model", "get_spec", "preprocess_for", "default_train_layers",
+           "MODEL_NAMES", "WeightsError"]

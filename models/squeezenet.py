@@ -11,7 +11,8 @@ expand1x1 then expand3x3 on the channel axis), ..., `fire9_concat`, `drop9`, `co
 ReLUs live inside the convolutions (`activation="relu"`), as in models/alexnet.py, so a tap on
 `conv1` or a fire module is the rectified feature map. Pooling is 'valid' (floor), as in the
 Keras original: at 227 the maps are 113, 56, 27, 13 (torchvision's ceil-mode pools give 28 and
-14 at 227; they agree with floor mode at 224).
+14 at 227; they agree with floor mode at 224). `ceil_mode=True` reproduces torchvision's
+`MaxPool2d(3, 2, ceil_mode=True)` exactly (for its checkpoints, see models/torchvision_weights.py).
 
 `remove_fc=1` replaces `conv10` by a fresh 1x1 convolution named `classifier` (no ReLU: a new
 head with rectified logits can die, and it cannot express evidence against a class) followed by
@@ -74,8 +75,19 @@ def _fire(x, module: int, squeeze: int, expand: int):
     return keras.layers.Concatenate(axis=-1, name=f"fire{module}_concat")([e1, e3])
 
 
-def _pool(name: str):
-    return keras.layers.MaxPooling2D(3, strides=2, padding="valid", name=name)
+def _pool(x, name: str, ceil_mode: bool = False):
+    """Max-pool 3/2 'valid' (floor), or as torchvision's MaxPool2d(3, 2, ceil_mode=True).
+
+    Ceil mode gives ceil((n - 3) / 2) + 1 outputs, and a window never starts past the input, so
+    for a 3/2 pool it is one extra row and column at the bottom/right, then 'valid' pooling:
+    floor((n + 1 - 3) / 2) + 1 equals ceil((n - 3) / 2) + 1 for every n >= 3 (equal to floor mode
+    at even n, one more at odd n, e.g. 227 -> 113 -> 56 -> 28 -> 14). The extra cells are zeros,
+    which never change a maximum here: every pool follows a ReLU, so its inputs are >= 0 (and
+    each window holds at least one real cell, which wins ties for the gradient too).
+    """
+    if ceil_mode:
+        x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}_pad")(x)
+    return keras.layers.MaxPooling2D(3, strides=2, padding="valid", name=name)(x)
 
 
 def default_train_layers(remove_fc: int) -> list[str]:
@@ -93,20 +105,22 @@ def check_remove_fc(remove_fc: int) -> None:
 
 
 def build_squeezenet(num_classes: int = 1000, *, remove_fc: int = 0, dropout: float = 0.5,
-                     input_size: int | None = INPUT_SIZE, input_tensor=None) -> keras.Model:
+                     input_size: int | None = INPUT_SIZE, input_tensor=None, ceil_mode: bool = False) -> keras.Model:
     """Build SqueezeNet 1.1; `remove_fc=1` replaces `conv10` by a `classifier` of `num_classes`.
 
     With remove_fc=0 the classifier is `conv10` with `num_classes` filters (1000 for ImageNet).
     `input_size=None` builds a model for any input size (the output is a global average).
+    `ceil_mode=True` pools as torchvision's squeezenet1_1 does (each pool gets a zero row and
+    column `<pool>_pad` first; see `_pool`); the default is the Keras original's floor mode.
     """
     check_remove_fc(remove_fc)
     inputs = input_tensor if input_tensor is not None else keras.Input((input_size, input_size, 3), name="image")
     x = keras.layers.Conv2D(64, 3, strides=2, padding="valid", activation="relu", name="conv1")(inputs)
-    x = _pool("pool1")(x)
+    x = _pool(x, "pool1", ceil_mode)
     for module, squeeze, expand in FIRE_MODULES:
         x = _fire(x, module, squeeze, expand)
         if f"fire{module}_concat" in POOL_AFTER:
-            x = _pool(POOL_AFTER[f"fire{module}_concat"])(x)
+            x = _pool(x, POOL_AFTER[f"fire{module}_concat"], ceil_mode)
     if dropout:
         x = keras.layers.Dropout(dropout, name="drop9")(x)
     # Logits in float32 even under mixed precision: losses and saliency need the precision.

@@ -24,17 +24,22 @@ __all__ = ["BLOCKS", "CAFFE_TO_KERAS", "CONV_LAYERS", "FC_LAYERS", "INPUT_SIZE",
 
 
 def build_vgg19(num_classes: int = 1000, *, remove_fc: int = 0, dropout: float = 0.5,
-                input_tensor=None) -> keras.Model:
-    """Build VGG19; `remove_fc` drops the last 1 or 2 FC layers and adds a `classifier`."""
+                input_tensor=None, conv_widths=None, fc_widths=(4096, 4096)) -> keras.Model:
+    """Build VGG19; `remove_fc` drops the last 1 or 2 FC layers and adds a `classifier`.
+
+    `conv_widths` (five filter counts, one per block; default VGG's 64, 128, 256, 512, 512) and
+    `fc_widths` (fc1, fc2) build a narrower network with the same layers and names (tests).
+    """
     inputs = input_tensor if input_tensor is not None else keras.Input(
         (INPUT_SIZE, INPUT_SIZE, 3), name="image")
     x = inputs
-    for block, convs, filters in BLOCKS:
+    widths = conv_widths or [filters for _, _, filters in BLOCKS]
+    for (block, convs, _), filters in zip(BLOCKS, widths, strict=True):
         for i in range(1, convs + 1):
             x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu",
                                     name=f"block{block}_conv{i}")(x)
         x = keras.layers.MaxPooling2D(2, strides=2, name=f"block{block}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = add_fc_head(x, FC_LAYERS, widths=(4096, 4096), num_classes=num_classes,
+    outputs = add_fc_head(x, FC_LAYERS, widths=tuple(fc_widths), num_classes=num_classes,
                           remove_fc=remove_fc, dropout=dropout)
     return keras.Model(inputs, outputs, name="vgg19")
