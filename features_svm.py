@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TF_VERBOSE"
 
 # Choices listed here so --help needs no TensorFlow (tests check they match the package's).
 DATASETS = ("15scene", "wikiart")
+MODELS = ("vgg16", "alexnet", "squeezenet")
 CLASSIFIERS = ("linear-svm", "logreg", "finetune-head")
 POOLINGS = ("flatten", "avg", "max")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -51,16 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--train-per-class", type=int, default=100,
                       help="15 Scene training images per class, the rest test (default %(default)s)")
     net = p.add_argument_group("features")
-    net.add_argument("--model", choices=("vgg16", "alexnet"), default="vgg16", help="network (default %(default)s)")
+    net.add_argument("--model", choices=MODELS, default="vgg16", help="network (default %(default)s)")
     net.add_argument("--weights", default="imagenet",
                      help="imagenet (downloaded once), random (untrained, says so), or a weight file "
                           "(.npy, .npz, .h5, .weights.h5, .keras) (default %(default)s)")
-    net.add_argument("--layer", type=_layers, default=["relu7"],
-                     help="comma-separated: layer names (fc2, block5_pool, ...), relu7 / relu6 / pool5, or the "
-                          "handout's negative index into the classifier (-2 = relu7, -4 = relu6, -7 = pool5 "
-                          "flattened) (default relu7: fc2 for VGG16, fc7 for AlexNet)")
-    net.add_argument("--pooling", choices=POOLINGS, default="flatten",
-                     help="conv layers: flatten (the handout), or average / max over space (default %(default)s)")
+    net.add_argument("--layer", type=_layers, default=None,
+                     help="comma-separated: layer names (fc2, block5_pool, fire9_concat, ...), relu7 / relu6 / "
+                          "pool5, or the handout's negative index into the classifier (-2 = relu7, -4 = relu6, "
+                          "-7 = pool5 flattened) (default relu7: fc2 for VGG16, fc7 for AlexNet; squeezenet: "
+                          "fire9_concat, the last fire module)")
+    net.add_argument("--pooling", choices=POOLINGS, default=None,
+                     help="conv layers: flatten (the handout), or average / max over space (default flatten; "
+                          "squeezenet: avg)")
     net.add_argument("--image-size", type=int, help="input side for conv layers (default: the network's own)")
     net.add_argument("--batch-size", type=int, default=32, help="images per network call (default %(default)s)")
     net.add_argument("--precision", choices=PRECISIONS, default="float32",

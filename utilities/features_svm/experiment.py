@@ -6,6 +6,8 @@ values or another classifier never builds it), under the requested precision and
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,12 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "results" / "features_svm"
 PRECISIONS = ("float32", "mixed_bfloat16")
 DEFAULT_LAYER = "relu7"
+# Per network, the descriptor read when --layer / --pooling are not given. SqueezeNet has no FC
+# layers: the analogue of relu7 (the last hidden representation, below the classifier) is the
+# last fire module's output, 13x13x512 at 227, averaged over space (512 values; flattening would
+# give 86,528).
+DEFAULT_LAYERS = {"squeezenet": "fire9_concat"}
+DEFAULT_POOLING = {"squeezenet": "avg"}
 
 
 @dataclass
@@ -42,8 +50,8 @@ class Config:
     train_per_class: int = scene15.TRAIN_PER_CLASS
     model: str = "vgg16"
     weights: str = "imagenet"
-    layers: Sequence[str] = (DEFAULT_LAYER,)
-    pooling: str = "flatten"
+    layers: Sequence[str] | None = None   # None: the model's default (relu7; squeezenet fire9_concat)
+    pooling: str | None = None            # None: flatten (the handout); squeezenet avg
     image_size: int | None = None
     C: Sequence[float] = (1.0,)
     grid: bool = False
@@ -82,14 +90,27 @@ def dtype_policy(name: str) -> Iterator[None]:
         keras.config.set_dtype_policy(previous)
 
 
+def with_model_defaults(c: Config) -> Config:
+    """`c` with --layer and --pooling, when not given, set to the model's defaults."""
+    return dataclasses.replace(c, layers=c.layers if c.layers is not None else (DEFAULT_LAYERS.get(c.model,
+                                                                                                   DEFAULT_LAYER),),
+                               pooling=c.pooling or DEFAULT_POOLING.get(c.model, "flatten"))
+
+
+def build_options(model: str) -> dict:
+    """`input_size=None` for a network whose builder can make it for any input size (SqueezeNet)."""
+    return {"input_size": None} if "input_size" in inspect.signature(models.get_spec(model).builder).parameters else {}
+
+
 def check_config(c: Config) -> None:
     """Cheap checks before any data or network is touched."""
+    c = with_model_defaults(c) if c.model in models.MODEL_NAMES else c
     problems = [
         (c.classifier in classifiers.CLASSIFIERS, f"--classifier must be one of {', '.join(classifiers.CLASSIFIERS)}"),
         (c.pooling in POOLINGS, f"--pooling must be one of {', '.join(POOLINGS)}"),
         (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
         (c.model in models.MODEL_NAMES, f"--model must be one of {', '.join(models.MODEL_NAMES)}"),
-        (len(c.layers) > 0, "--layer needs at least one layer"),
+        (c.layers is None or len(c.layers) > 0, "--layer needs at least one layer"),
         (len(c.C) > 0 and all(v > 0 for v in c.C), f"--C values must be positive, got {list(c.C)}"),
         (c.batch_size >= 1, f"--batch-size must be at least 1, got {c.batch_size}"),
         (c.epochs >= 1, f"--epochs must be at least 1, got {c.epochs}"),
@@ -128,7 +149,8 @@ class Network:
             keras.utils.set_random_seed(self.config.seed)
             try:
                 with dtype_policy(self.config.precision):
-                    self._model = models.build_model(self.config.model, weights=self.weights)
+                    self._model = models.build_model(self.config.model, weights=self.weights,
+                                                     **build_options(self.config.model))
             except models.WeightsError as exc:
                 raise FeaturesSvmError(f"--weights: {exc}") from None
             self.builds += 1
@@ -206,6 +228,7 @@ def _classify(c: Config, train: Features, test: Features, tap: dict, num_classes
 def run(c: Config) -> RunResult:
     """Run the whole experiment of `c` and write its outputs."""
     check_config(c)
+    c = with_model_defaults(c)
     output = Path(c.output_dir)
     notes: list[str] = []
     lists = sources.load_lists(c.dataset, train_list=c.train_list, test_list=c.test_list, data_dir=c.data_dir,

@@ -12,6 +12,8 @@ bias (`PreActivation`: shared variables, no copy).
 The feature model is `keras.Model(model.input, tap)` over the same graph: no weights are copied.
 Convolutional layers can also be read at another input size (`image_size`): the same layer
 objects are called on a new input, which only works up to `flatten` (the FC layers fix the size).
+A fully convolutional network built for any input size (SqueezeNet, `input_size=None`: fire
+modules branch, so there is no chain to re-call) is read from its own graph at every size.
 """
 from __future__ import annotations
 
@@ -127,8 +129,8 @@ def tap_model(model: keras.Model, tap: Tap, image_size: int | None = None) -> ke
     same layers on a new square input, allowed for layers before `flatten` only.
     """
     layer = model.get_layer(tap.layer)
-    native = int(model.inputs[0].shape[1])
-    if image_size is None or image_size == native:
+    native = model.inputs[0].shape[1]   # None: the network takes any size
+    if image_size is None or native is None or image_size == native:
         output = PreActivation(layer, name=f"{layer.name}_prerelu")(layer.input) if tap.pre_activation \
             else layer.output
         return keras.Model(model.inputs, output, name=f"{model.name}_{tap.label}")
