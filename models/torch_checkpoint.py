@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 import struct
 import zipfile
@@ -85,8 +86,20 @@ class _TensorRef:
         self.storage, self.offset, self.size, self.stride = storage, storage_offset, size, stride
 
 
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= n
+    return tuple(reversed(strides))
+
+
 def _tensor_array(ref: _TensorRef) -> np.ndarray:
-    """torch._utils._rebuild_tensor(_v2) in NumPy: a strided view of the storage, bounds-checked and copied."""
+    """torch._utils._rebuild_tensor(_v2) in NumPy: a strided view of the storage, bounds-checked.
+
+    A C-contiguous tensor is a view of its storage (tensors sharing a storage share memory, as in
+    torch); any other layout is copied into a C-contiguous array.
+    """
     storage = ref.storage
     if not isinstance(storage, _Storage):
         raise WeightsError(f"a tensor's storage is {type(storage).__name__}, not a storage")
@@ -100,6 +113,8 @@ def _tensor_array(ref: _TensorRef) -> np.ndarray:
     data = storage.data
     if 0 in shape:
         array = np.zeros(shape, dtype=data.dtype)
+    elif strides == _contiguous_strides(shape) and offset + math.prod(shape) <= data.size and data.flags.writeable:
+        array = data[offset:offset + math.prod(shape)].reshape(shape)   # a view: no copy of VGG's 411 MB fc1
     else:
         last = offset + sum((n - 1) * s for n, s in zip(shape, strides, strict=True))
         if last >= data.size:
@@ -231,8 +246,10 @@ def _read_zip(path: Path, max_pickle_bytes: int, max_storage_bytes: int):
                 if len(blob) < numel * dtype.itemsize:
                     raise WeightsError(f"{path}: storage {key} has {len(blob)} bytes, "
                                        f"{numel} x {dtype.itemsize} are needed")
-                storages[key] = _Storage(np.frombuffer(blob, dtype=dtype, count=numel),
-                                         storage_type.name == "BFloat16Storage")
+                # A writable copy of one storage at a time: contiguous tensors are then views of it.
+                data = np.frombuffer(bytearray(blob[:numel * dtype.itemsize]), dtype=dtype, count=numel)
+                del blob
+                storages[key] = _Storage(data, storage_type.name == "BFloat16Storage")
             return storages[key]
 
         blob = member(pickles[0], max_pickle_bytes)
