@@ -2,6 +2,7 @@
 
     python assignment_3a.py --remove-fc 1      # replace fc8 by a 10-way classifier, train it + fc7
     python assignment_3a.py --remove-fc 2      # replace fc7+fc8, train the classifier + fc6
+    python assignment_3a.py --model squeezenet # replace conv10 by a 10-way 1x1 conv, train it + fire9
     tensorboard --logdir logs                  # compare the runs (Scalars, Histograms, HParams)
 
 Ctrl-C (or a kill) loses at most the current epoch: `--resume` continues the newest run of
@@ -37,9 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d = ExperimentConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("alexnet", "vgg16"), default=d.model, help="network (default %(default)s)")
+    p.add_argument("--model", choices=("alexnet", "vgg16", "squeezenet"), default=d.model,
+                   help="network (default %(default)s; squeezenet: its 1x1 conv10 is the classifier, 227 px)")
     p.add_argument("--remove-fc", type=int, choices=(1, 2), default=d.remove_fc,
-                   help="how many of the last FC layers to replace by a new classifier (default %(default)s)")
+                   help="how many of the last FC layers to replace by a new classifier (default %(default)s; "
+                        "squeezenet: 1 only)")
     p.add_argument("--train-layers", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
                    help="comma-separated layers to fine-tune (default: classifier + the FC layer below it)")
     p.add_argument("--weights", default=d.weights,

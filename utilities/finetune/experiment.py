@@ -160,6 +160,9 @@ class Experiment:
                   (c.cache_features in CACHE_MODES, f"--cache-features must be one of {CACHE_MODES}"),
                   (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
                   (c.lrn_order is None or c.model == "alexnet", "--lrn-order only applies to --model alexnet"),
+                  (c.model != "squeezenet" or c.remove_fc == 1,
+                   "--remove-fc 2 does not apply to --model squeezenet: its classifier is the single 1x1 "
+                   "convolution conv10; use --remove-fc 1"),
                   (c.explain_images >= 1, f"--explain-images must be >= 1, got {c.explain_images}")]
         for ok, message in checks:
             if not ok:
@@ -218,7 +221,11 @@ class Experiment:
             if distribute.is_multi_worker(self.strategy):
                 raise ExperimentError("--cache-features on is not supported with multi-worker training")
             return split
-        if split is None or not split.after_flatten or distribute.is_multi_worker(self.strategy):
+        # auto: only when every trained layer is in the classifier part (after flatten; a network
+        # without FC layers, SqueezeNet, has convolutional heads: its frozen fire modules are cached)
+        fully_convolutional = not any(isinstance(layer, keras.layers.Flatten) for layer in model.layers)
+        if split is None or not (split.after_flatten or fully_convolutional) or distribute.is_multi_worker(
+                self.strategy):
             return None
         if epochs_left < 2:  # the cache costs two forward passes; it pays from the second epoch
             return None

@@ -7,7 +7,9 @@ augmentation of the original) and later epochs select the cached features by the
 decision and run only the head. Caching stops at the last deterministic frozen layer: a
 frozen FC layer (e.g. fc6 with remove-fc 1) is cached too, but never past a dropout, which
 must stay random in every epoch. The head shares its layers (and variables) with the model,
-so the updates are the same as with the full model.
+so the updates are the same as with the full model. A network without FC layers (SqueezeNet:
+a 1x1 convolution classifier, fire9 trained with it) is split the same way, at the output of
+its last frozen fire module (fire8_concat, 13x13x512 at 227: 692 KB per image and flip state).
 """
 from __future__ import annotations
 
