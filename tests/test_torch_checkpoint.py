@@ -37,8 +37,10 @@ def expected() -> dict[str, np.ndarray]:
 class _Tensor:
     """A tensor to pickle: a view (offset, size, stride) of the storage `key` (a flat numpy array)."""
 
-    def __init__(self, key: str, storage: np.ndarray, offset: int, size: tuple, stride: tuple):
+    def __init__(self, key: str, storage: np.ndarray, offset: int, size: tuple, stride: tuple,
+                 view: tuple | None = None):
         self.key, self.storage, self.offset, self.size, self.stride = key, storage, offset, size, stride
+        self.view = view   # legacy only: (view key, offset, size) of a storage view the offset is relative to
 
 
 _TYPE_NAMES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfStorage",
@@ -46,16 +48,19 @@ _TYPE_NAMES = {np.dtype("float32"): "FloatStorage", np.dtype("float16"): "HalfSt
 
 
 def _save(obj, path: Path, *, legacy: bool, byteorder: str = "little", storage_numel: dict | None = None,
-          folder: str = "archive") -> Path:
-    """Write `obj` (dicts of _Tensor) as torch.save does; `storage_numel` overrides a storage's claimed size."""
+          folder: str = "archive", rebuild: str = "_rebuild_tensor_v2") -> Path:
+    """Write `obj` (dicts of _Tensor) as torch.save does; `storage_numel` overrides a storage's claimed size.
+
+    rebuild="_rebuild_tensor": the 4-argument form of torch < 0.4 (the 2017 torchvision files).
+    """
     fake_torch = types.ModuleType("torch")
     fake_utils = types.ModuleType("torch._utils")
 
     def _rebuild_tensor_v2(*args):   # never called: only its name is pickled
         raise AssertionError
 
-    fake_utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    setattr(fake_utils, rebuild, _rebuild_tensor_v2)
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", rebuild
     for name in set(_TYPE_NAMES.values()):
         setattr(fake_torch, name, type(name, (), {"__module__": "torch"}))
     fake_torch._utils = fake_utils
@@ -67,12 +72,14 @@ def _save(obj, path: Path, *, legacy: bool, byteorder: str = "little", storage_n
 
         def __reduce__(self):
             t = self.tensor
-            return (_rebuild_tensor_v2, (_StorageRef(t.key, t.storage), t.offset, t.size, t.stride, False,
-                                         collections.OrderedDict()))
+            args = (_StorageRef(t.key, t.storage, t.view), t.offset, t.size, t.stride)
+            if rebuild == "_rebuild_tensor_v2":
+                args += (False, collections.OrderedDict())
+            return (_rebuild_tensor_v2, args)
 
     class _StorageRef:
-        def __init__(self, key, data):
-            self.key, self.data = key, data
+        def __init__(self, key, data, view=None):
+            self.key, self.data, self.view = key, data, view
 
     class _Pickler(pickle.Pickler):
         def persistent_id(self, value):
@@ -80,7 +87,7 @@ def _save(obj, path: Path, *, legacy: bool, byteorder: str = "little", storage_n
                 storages[value.key] = value.data
                 numel = (storage_numel or {}).get(value.key, value.data.size)
                 storage_type = getattr(fake_torch, _TYPE_NAMES[value.data.dtype])
-                return ("storage", storage_type, value.key, "cpu", numel) + ((None,) if legacy else ())
+                return ("storage", storage_type, value.key, "cpu", numel) + ((value.view,) if legacy else ())
             return None
 
     def wrap(o):
@@ -186,6 +193,20 @@ def test_written_tensors_come_back(tmp_path, fmt, byteorder):
     np.testing.assert_array_equal(out["b"], np.arange(-3, 3).reshape(2, 3))
     np.testing.assert_array_equal(out["c"], np.linspace(-1, 1, 5).astype(np.float16))
     assert out["b"].dtype == np.int64 and out["a"].dtype.byteorder in "=|"
+
+
+def test_torch_0_3_legacy_tensors_and_storage_views(tmp_path):
+    """The 2017 files: _rebuild_tensor(storage, offset, size, stride), storages that are views of a root."""
+    root = np.arange(12, dtype=np.float32)
+    state = collections.OrderedDict()
+    state["whole"] = _Tensor("7", root, 0, (3, 4), (4, 1))
+    state["view"] = _Tensor("7", root, 1, (2, 2), (1, 2), view=("8", 4, 6))   # root[4:10], then offset 1
+    out = read_torch_file(_save(state, tmp_path / "old.pth", legacy=True, rebuild="_rebuild_tensor"))
+    np.testing.assert_array_equal(out["whole"], root.reshape(3, 4))
+    np.testing.assert_array_equal(out["view"], [[5, 7], [6, 8]])
+    state["bad"] = _Tensor("7", root, 0, (2,), (1,), view=("9", 8, 6))   # root[8:14] of 12
+    with pytest.raises(WeightsError, match="storage view 9 lies outside storage 7"):
+        read_torch_file(_save(state, tmp_path / "bad.pth", legacy=True, rebuild="_rebuild_tensor"))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
