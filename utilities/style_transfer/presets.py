@@ -35,9 +35,10 @@ subject stays recognisable, as the handout's figures do. (In feature terms: torc
 maps ~100^(1/4) = 3.2 times ours / FEATURE_SCALE.)
 
 The handout's weights are sums, not means: the content and TV terms grow with the picture's
-area while the normalised Gram matrices do not, so the balance holds at the preset's size
-(long side 192 here; the handout's 192 is the short side) and tilts towards the content on
-larger pictures (raise --style-weights or lower --content-weight there).
+area while the normalised Gram matrices do not. The preset's content and TV weights are those
+of its own size (long side 192 here; the handout's 192 is its short side); at another
+--image-size `resolve` multiplies them by (192 / image size)^2, so the balance stays the one
+of the preset at any size (as neural-style's per-element defaults do for VGG).
 tests/test_style_transfer_squeezenet.py re-measures FEATURE_SCALE on the real weights.
 """
 from __future__ import annotations
@@ -115,7 +116,8 @@ def resolve(settings):
     Layers and sizes left None come from the preset. The preset's content weight applies only
     to its own content layer, its style weights only to its own style layers (any other choice
     keeps neural-style's per-layer defaults, objective.reference_weights); its TV weight applies
-    whenever none is given. Returns (settings, the names of the fields the preset filled).
+    whenever none is given. Content and TV weights are scaled by (preset size / image size)^2.
+    Returns (settings, the names of the fields the preset filled).
     """
     preset = preset_for(settings.model)
     changes = {}
@@ -125,14 +127,16 @@ def resolve(settings):
         changes["style_layers"] = preset.style_layers
     content_layer = changes.get("content_layer", settings.content_layer)
     style_layers = tuple(changes.get("style_layers", settings.style_layers))
+    if settings.image_size is None:
+        changes["image_size"] = preset.image_size
+    # content and TV are sums over the picture: per unit area, the preset's balance at any size
+    area = (preset.image_size / changes.get("image_size", settings.image_size)) ** 2
     if settings.content_weight is None and preset.content_weight is not None and content_layer == preset.content_layer:
-        changes["content_weight"] = preset.content_weight
+        changes["content_weight"] = _round(preset.content_weight * area)
     if settings.style_weights is None and preset.style_weights is not None and style_layers == preset.style_layers:
         changes["style_weights"] = preset.style_weights
     if settings.tv_weight is None and preset.tv_weight is not None:
-        changes["tv_weight"] = preset.tv_weight
-    if settings.image_size is None:
-        changes["image_size"] = preset.image_size
+        changes["tv_weight"] = _round(preset.tv_weight * area)
     if settings.style_size is None and preset.style_size is not None:
         changes["style_size"] = preset.style_size
     return dataclasses.replace(settings, **changes), tuple(changes)

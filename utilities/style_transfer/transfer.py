@@ -83,11 +83,13 @@ def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, set
     """Optimise a picture of the content's size; content and style are float RGB 0..255 (h, w, 3).
 
     `on_iteration(iteration, losses, image)` as in optimizers.py (True stops the run). Weights
-    left None come from the model's preset when the network's layers are the preset's.
+    left None come from the model's preset when the network's layers are the preset's (content
+    and TV weights for the content's size).
     """
     started = time.perf_counter()
     settings, from_preset = resolve(dataclasses.replace(settings, content_layer=network.content_layer,
-                                                        style_layers=tuple(network.style_layers)))
+                                                        style_layers=tuple(network.style_layers),
+                                                        image_size=max(content.shape[:2])))
     if settings.preserve_colors:
         content_y = luminance(content)
         target_content, target_style = content_y, match_luminance(luminance(style), content_y)
