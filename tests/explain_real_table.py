@@ -117,6 +117,41 @@ def format_table(rows: Mapping[str, Mapping[str, float]], cat_class: int) -> str
     return "\n".join(lines)
 
 
+def localisation_figure(model, methods: Sequence[str], images: np.ndarray, cat_class: int, dest: Path,
+                        options: Mapping[str, Mapping] | None = None) -> Path:
+    """The first canvas with each method's map for the cat class and for espresso, overlaid."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    import models
+    from utilities.common.figures import save_figure
+    from utilities.common.imagenet_classes import class_names
+    from utilities.explain.base import normalise_maps, resize_maps
+    from utilities.explain.images import unit_rgb_preprocess
+    from utilities.explain.registry import build_explainers
+
+    spec, names = models.get_spec("squeezenet"), class_names()
+    explainers = build_explainers(model, list(methods), unit_rgb_preprocess(spec.preprocess), spec.gradcam_layer,
+                                  batch_size=1, method_options=options or {})
+    canvas = images[:1]
+    fig = Figure(figsize=(7.2, 1.9 * len(methods)))
+    for row, name in enumerate(methods):
+        maps = explainers[name].explain(canvas, np.array([[cat_class, ESPRESSO]], np.int32)).maps[0]
+        shares, _ = side_shares(maps[None], canvas.shape[2])
+        maps = normalise_maps(resize_maps(np.maximum(maps, 0.0), canvas.shape[1:3]))
+        for col, (index, share) in enumerate(zip((cat_class, ESPRESSO), (shares[0, 0], 1 - shares[0, 1]),
+                                                 strict=True)):
+            ax = fig.add_subplot(len(methods), 2, 2 * row + col + 1)
+            heat = colormaps["jet"](maps[col])[..., :3]
+            ax.imshow(0.5 * canvas[0] + 0.5 * heat)
+            side = "cat" if col == 0 else "cup"
+            ax.set_title(f"{explainers[name].title}: {names[index]} ({index})\n{share:.0%} of the mass on the {side}",
+                         fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, dest)
+
+
 def randomisation_table(model, methods: Sequence[str], stages: int = 4) -> str:
     """Mean Spearman correlation (chelsea/tabby, coffee/espresso) per method and cascade stage."""
     import models
@@ -151,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--layout", choices=("wide", "square"), default="wide")
     parser.add_argument("--cat-classes", default=",".join(map(str, CAT_CLASSES)))
     parser.add_argument("--randomisation", action="store_true", help="the sanity check instead")
+    parser.add_argument("--figure", type=Path, default=None,
+                        help="instead: write the [cat | cup] canvas with each method's maps for the first "
+                             "cat class and espresso (PNG)")
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
     model = models.build_model("squeezenet", args.weights, input_size=None)
@@ -163,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from utilities.explain.images import unit_rgb_preprocess
     probabilities = keras.ops.softmax(model(unit_rgb_preprocess(models.get_spec("squeezenet").preprocess)(images)))
     top = np.argsort(-np.asarray(probabilities), axis=1)[:, :5]
+    if args.figure is not None:
+        cat_class = int(args.cat_classes.split(",")[0])
+        print(localisation_figure(model, methods, images, cat_class, args.figure, TABLE_OPTIONS))
+        return
     print(f"SqueezeNet 1.1, weights {args.weights}, {args.layout} canvases {images.shape[1]}x{images.shape[2]}; "
           f"top-5 per canvas: {top.tolist()}")
     for cat_class in (int(c) for c in args.cat_classes.split(",")):

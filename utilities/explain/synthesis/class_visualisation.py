@@ -206,15 +206,27 @@ def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.Pa
                              deprocess: Callable[[np.ndarray], np.ndarray] | None = None,
                              probabilities: np.ndarray | None = None) -> list[Path]:
     """Per class: `class_<i>.png` (final image) and `class_<i>_strip.png` (snapshots, logits);
-    `probabilities` (K, classes), e.g. from `class_probabilities`, adds p(class) to the title."""
+    with several classes also `classes.png` (every final image in a row).
+    `probabilities` (K, classes), e.g. from `class_probabilities`, adds p(class) to the titles."""
     output_dir = Path(output_dir)
     written = []
+    finals = displayable(result.images, deprocess)
+    if len(result.classes) > 1:
+        fig = Figure(figsize=(2.6 * len(finals), 3.0))
+        for k, index in enumerate(result.classes):
+            ax = fig.add_subplot(1, len(finals), k + 1)
+            ax.imshow(finals[k])
+            p = "" if probabilities is None else f"\np {probabilities[k, index]:.3f}"
+            ax.set_title(f"{names[index] if names is not None else 'class'} ({index}){p}", fontsize=9)
+            ax.axis("off")
+        fig.tight_layout()
+        written.append(save_figure(fig, output_dir / "classes.png"))
     for k, index in enumerate(result.classes):
         label = names[index] if names is not None else f"class {index}"
         final = output_dir / f"class_{index}.png"
         fig = Figure(figsize=(4, 4.3))
         ax = fig.add_subplot()
-        ax.imshow(displayable(result.images[k], deprocess))
+        ax.imshow(finals[k])
         p = "" if probabilities is None else f", p {probabilities[k, index]:.3f}"
         ax.set_title(f"{label}\nlogit {result.scores[-1, k]:.2f}{p}", fontsize=9)
         ax.axis("off")
