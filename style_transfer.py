@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=args.learning_rate, preserve_colors=args.preserve_colors, precision=args.precision,
         seed=args.seed, save_every=args.save_every, progress=not args.no_progress)
     try:
-        conv_layers = models.get_spec(args.model).conv_layers
+        conv_layers = models.get_spec(args.model, args.weights).conv_layers
         unknown = [n for n in (args.content_layer, *args.style_layers) if n not in conv_layers]
         if unknown:
             raise LayerChoiceError(f"--content-layer/--style-layers: {', '.join(unknown)} not in {args.model}; "
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.weights == "random":
             keras.utils.set_random_seed(args.seed)
             print("note: --weights random: an untrained network gives textures, not art; the default loss "
-                  "weights suit ImageNet features (see the README for weights that suit random ones)")
+                  "weights suit ImageNet features (docs/style_transfer.md gives weights that suit random ones)")
         result = run_style_transfer(args.content, args.style, args.output, settings)
     except (ImageInputError, LayerChoiceError, models.WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     w, f = result.weights, result.final
     from_preset = [name for name in result.from_preset if name.endswith("weight") or name.endswith("weights")]
     if from_preset:
-        print(f"preset ({args.model}): {', '.join(from_preset)} from {preset_for(args.model).source}")
+        print(f"preset ({args.model}): {', '.join(from_preset)} from {preset_for(args.model, args.weights).source}")
     print(f"loss weights: content {w.content:.3g}, style {', '.join(f'{v:.3g}' for v in w.style)}, tv {w.tv:.3g}")
     print(f"losses: content {f.content:.4g}, style {result.initial.style:.4g} -> {f.style:.4g}, tv {f.tv:.4g} "
           f"after {len(result.history)} iterations ({result.seconds:.1f} s)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from utilities.features_svm.errors import FeaturesSvmError
 
-NAMED_WEIGHTS = ("imagenet", "random")
+NAMED_WEIGHTS = ("imagenet", "imagenet-torch", "random")
 
 
 def check_paths(*, train_list: str | os.PathLike | None = None, test_list: str | os.PathLike | None = None,

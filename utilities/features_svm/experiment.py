@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 import models
-from models.pretrained import imagenet_weights
+from models.pretrained import imagenet_weights, torchvision_imagenet_weights
 from utilities.common.atomic import write_text_atomic
 from utilities.features_svm import classifiers, report, scene15, sources
 from utilities.features_svm.cache import FeatureCache, cache_key, file_identity, list_identity
@@ -128,7 +128,8 @@ def weight_source(c: Config) -> tuple[str, dict]:
     if c.weights == "random":
         return "random", {"random_seed": c.seed}
     try:
-        path = imagenet_weights(c.model) if c.weights == "imagenet" else Path(c.weights)
+        path = (imagenet_weights(c.model) if c.weights == "imagenet" else
+                torchvision_imagenet_weights(c.model) if c.weights == "imagenet-torch" else Path(c.weights))
     except models.WeightsError as exc:
         raise FeaturesSvmError(str(exc)) from None
     return str(path), file_identity(path)
@@ -157,7 +158,7 @@ class Network:
         return self._model
 
     def extractor(self, layer: str, image_size: int) -> tuple[FeatureExtractor, dict]:
-        spec = models.get_spec(self.config.model)
+        spec = models.get_spec(self.config.model, self.weights)   # torchvision weights: their preprocessing
         try:
             tap = resolve_tap(self.model, layer)
             with dtype_policy(self.config.precision):
@@ -233,9 +234,9 @@ def run(c: Config) -> RunResult:
     notes: list[str] = []
     lists = sources.load_lists(c.dataset, train_list=c.train_list, test_list=c.test_list, data_dir=c.data_dir,
                                url=c.url, train_per_class=c.train_per_class, seed=c.seed, progress=c.progress)
-    spec = models.get_spec(c.model)
-    image_size = c.image_size or spec.input_size
     weights, weights_id = weight_source(c)
+    spec = models.get_spec(c.model, weights)   # torchvision weights: their preprocessing and input size
+    image_size = c.image_size or spec.input_size
     if c.weights == "random":
         notes.append("--weights random: an untrained network, features carry no ImageNet knowledge")
     network = Network(c, weights)

@@ -238,7 +238,7 @@ class Experiment:
     def _data(self, model: keras.Model, split: FeatureSplit | None, train: dataset.ImageList,
               val: dataset.ImageList):
         c = self.config
-        spec = models.get_spec(c.model)
+        spec = models.get_spec(c.model, c.weights)   # torchvision weights bring their own preprocessing
         images = ImageData(train, val, spec.input_size, spec.preprocess, c.batch_size, c.seed, c.flip)
         if split is None:
             return images, model
@@ -268,7 +268,7 @@ class Experiment:
         c = self.config
         if not c.explain_every or not self.chief:
             return None
-        spec = models.get_spec(c.model)
+        spec = models.get_spec(c.model, c.weights)   # torchvision weights bring their own preprocessing
         images = load_explanation_images(val, c.explain_images, spec.input_size, c.seed)
         if not len(images):
             self.echo(f"no explanations in TensorBoard: no readable image in {c.val_list}")
@@ -284,7 +284,8 @@ class Experiment:
         values = {"model": c.model, "remove_fc": c.remove_fc, "train_layers": ",".join(layers),
                   "learning_rate": c.learning_rate, "batch_size": c.batch_size, "dropout": c.dropout,
                   "epochs": c.epochs, "precision": c.precision, "seed": c.seed,
-                  "weights": Path(str(c.weights)).name, "replicas": self.strategy.num_replicas_in_sync}
+                  "weights": Path(str(c.weights)).name, "replicas": self.strategy.num_replicas_in_sync,
+                  "preprocessing": models.get_spec(c.model, c.weights).preprocessing}
         if c.model == "alexnet":
             values["lrn_order"] = c.lrn_order or "bvlc"
         return values

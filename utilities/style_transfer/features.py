@@ -121,7 +121,7 @@ def feature_network_from_model(model: keras.Model, preprocess: Callable, content
 def feature_network(model_name: str, weights, content_layer: str, style_layers: Sequence[str], *,
                     precision: str = "float32") -> FeatureNetwork:
     """Build `model_name` with `weights` ("imagenet" | "random" | a file) via models.build_model."""
-    spec = models.get_spec(model_name)
+    spec = models.get_spec(model_name, weights)   # torchvision weights bring their own preprocessing
     # A builder that can make the network for any input size (SqueezeNet) is asked to.
     any_size = {"input_size": None} if "input_size" in inspect.signature(spec.builder).parameters else {}
     model = models.build_model(model_name, weights=weights, **any_size)

@@ -86,6 +86,16 @@ def _handout_squeezenet() -> Preset:
                "to caffe pixels, style x100 (utilities/style_transfer/presets.py)")
 
 
+def _handout_squeezenet_exact() -> Preset:
+    """The handout's numbers as they are: for torchvision's SqueezeNet with torchvision's preprocessing."""
+    converted = _handout_squeezenet()
+    return dataclasses.replace(
+        converted, content_weight=5e-2, style_weights=(20000.0, 500.0, 12.0, 1.0), tv_weight=5e-2,
+        source="CS231n/CS7643 style transfer (SqueezeNet 1.1) exactly: content layer 3 (fire2), content weight "
+               "5e-2, style layers (1, 4, 6, 7) (conv1, fire3, fire4, fire5) with weights (20000, 500, 12, 1), "
+               "TV 5e-2, image size 192, style size 512 (torchvision weights and preprocessing, as the handout)")
+
+
 def _round(value: float) -> float:
     return float(f"{value:.3g}")
 
@@ -102,8 +112,17 @@ PRESETS = {
 }
 
 
-def preset_for(model: str) -> Preset:
-    """The default layers, weights and sizes of `model`."""
+def preset_for(model: str, weights: str | None = None) -> Preset:
+    """The default layers, weights and sizes of `model` with `weights`.
+
+    torchvision's SqueezeNet ('imagenet-torch' or a .pth file) takes torchvision's preprocessing,
+    the handout's own input scale: its preset is the handout's numbers unconverted.
+    """
+    if model == "squeezenet" and weights is not None:
+        import models
+
+        if models.get_spec(model, weights).preprocessing == "torch":
+            return _handout_squeezenet_exact()
     try:
         return PRESETS[model]
     except KeyError:
@@ -119,7 +138,7 @@ def resolve(settings):
     whenever none is given. Content and TV weights are scaled by (preset size / image size)^2.
     Returns (settings, the names of the fields the preset filled).
     """
-    preset = preset_for(settings.model)
+    preset = preset_for(settings.model, settings.weights)
     changes = {}
     if settings.content_layer is None:
         changes["content_layer"] = preset.content_layer

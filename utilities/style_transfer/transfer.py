@@ -177,7 +177,7 @@ def _record(content_path, style_path, settings: TransferSettings, result: Transf
     return {
         "content": str(content_path), "style": str(style_path),
         "settings": dataclasses.asdict(settings),
-        "preset": {"model": settings.model, "source": preset_for(settings.model).source,
+        "preset": {"model": settings.model, "source": preset_for(settings.model, settings.weights).source,
                    "filled": list(result.from_preset)},
         "image_shape": [int(s) for s in shape],
         "loss_weights": dataclasses.asdict(result.weights),
