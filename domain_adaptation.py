@@ -15,6 +15,7 @@ of scikit-image's photos. Outputs under results/domain_adaptation/<run>/; see RE
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,33 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _lambda_spec(text: str) -> str:
+    """`schedule` or `fixed:VALUE` with a finite VALUE (checked here, without importing TensorFlow)."""
+    spec = text.strip().lower()
+    if spec == "schedule":
+        return spec
+    if spec.startswith("fixed:"):
+        try:
+            value = float(spec[len("fixed:"):])
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(value):
+                return spec
+            raise argparse.ArgumentTypeError(f"fixed:VALUE needs a finite number, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected 'schedule' or 'fixed:VALUE' (e.g. fixed:1), got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=("digits", "mnist", "mnist5k"), default="digits",
@@ -50,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "blended with scikit-image's photos (default %(default)s)")
     p.add_argument("--mode", choices=("source-only", "dann", "pseudo-label"), default="dann",
                    help="what is trained (default %(default)s)")
-    p.add_argument("--lambda", dest="lambda_spec", metavar="schedule|fixed:VALUE",
+    p.add_argument("--lambda", dest="lambda_spec", metavar="schedule|fixed:VALUE", type=_lambda_spec,
                    help="GRL factor: schedule = 2/(1+exp(-gamma p))-1, fixed:1 = gradient x -1 throughout "
                         "(default: schedule for dann, fixed:0 otherwise; pseudo-label + schedule = "
                         "DANN + pseudo-labels)")
@@ -59,15 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default %(default)s, so 128 per step)")
     p.add_argument("--filters", type=_pair, default=(32, 48), metavar="C1,C2",
                    help="conv1,conv2 widths (default 32,48, the paper's)")
-    p.add_argument("--learning-rate", type=float, default=0.01, help="mu_0 of SGD (default %(default)s)")
-    p.add_argument("--lr-alpha", type=float, default=10.0,
+    p.add_argument("--learning-rate", type=_finite, default=0.01, help="mu_0 of SGD (default %(default)s)")
+    p.add_argument("--lr-alpha", type=_finite, default=10.0,
                    help="annealing mu_p = mu_0/(1+alpha p)^beta; 0 = constant rate (default %(default)s)")
-    p.add_argument("--lr-beta", type=float, default=0.75, help="annealing exponent (default %(default)s)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default %(default)s)")
-    p.add_argument("--gamma", type=float, default=10.0, help="steepness of the lambda schedule (default %(default)s)")
-    p.add_argument("--pseudo-threshold", type=float, default=0.9,
+    p.add_argument("--lr-beta", type=_finite, default=0.75, help="annealing exponent (default %(default)s)")
+    p.add_argument("--momentum", type=_finite, default=0.9, help="SGD momentum (default %(default)s)")
+    p.add_argument("--gamma", type=_finite, default=10.0, help="steepness of the lambda schedule (default %(default)s)")
+    p.add_argument("--pseudo-threshold", type=_finite, default=0.9,
                    help="pseudo-label: keep target predictions at least this confident (default %(default)s)")
-    p.add_argument("--pseudo-start", type=float, default=0.5,
+    p.add_argument("--pseudo-start", type=_finite, default=0.5,
                    help="pseudo-label: fraction of the epochs trained on the source only first (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="initialisation and batch order (default %(default)s)")
     p.add_argument("--compare", action="store_true",
@@ -93,12 +121,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from utilities.common.quiet_tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    from utilities.common.output_paths import OutputPathError, disk_full_message
     from utilities.common.run_checkpoint import ResumeError
+    from utilities.common.run_folder import RunFolderError
     from utilities.digits import DatasetUnavailable
     from utilities.domain_adaptation import (
         Config,
         ExperimentError,
         NonFiniteLoss,
+        OutputWriteError,
         PhotosUnavailable,
         compare,
         run_experiment,
@@ -127,11 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{s.target_accuracy:.4f}, domain accuracy {s.domain_accuracy:.4f}")
             print(f"wrote {', '.join(str(p) for p in result.files.values())}")
         return 0
-    except (ExperimentError, ResumeError) as exc:
+    except (ExperimentError, ResumeError, RunFolderError, OutputPathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (DatasetUnavailable, PhotosUnavailable, NonFiniteLoss) as exc:
+    except (DatasetUnavailable, PhotosUnavailable, NonFiniteLoss, OutputWriteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # a full disk while writing a result (every file is written atomically)
+        message = disk_full_message(exc, exc.filename or args.out)
+        if message is None:
+            raise
+        print(f"error: {message}; finished epochs are checkpointed: continue with the same flags and --resume",
+              file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("\ninterrupted: finished epochs are checkpointed; continue with the same flags and --resume",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import keras
@@ -19,6 +20,7 @@ from models.dann import build_dann
 from tests.domain_adaptation_bsr import bsr_archive_bytes
 from tests.loopback_server import serve
 from utilities.common.run_checkpoint import RunCheckpoint
+from utilities.common.run_folder import LOCK_NAME
 from utilities.digits import load_image_set
 from utilities.domain_adaptation import Config, load_domains, run_experiment
 from utilities.domain_adaptation.metrics_log import COLUMNS
@@ -85,7 +87,17 @@ def test_cli_writes_csv_tensorboard_checkpoints_summary_and_figure(tmp_path, cap
                                  str(tmp_path / "l")])
     assert rc == 0, capsys.readouterr().err
     run = tmp_path / "r" / "digits_dann_schedule_seed0"
-    assert "target accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "target accuracy" in out
+    # --no-progress still reports every epoch, in the handout's form: train and test, per domain
+    lines = out.splitlines()
+    for epoch in (1, 2):
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"epoch {epoch}/2  lambda "))
+        assert [line.split("[")[0].strip() + " " + line.split("[")[1][:6] for line in lines[at + 1:at + 5]] == [
+            "train SOURCE", "train TARGET", "test SOURCE", "test TARGET"]
+        for line in lines[at + 1:at + 5]:
+            assert re.search(r"\] Class loss/acc: \d+\.\d+ / \d+(\.\d+)?%, Domain loss/acc: \d+\.\d+ / \d+(\.\d+)?%$",
+                             line), line
     with open(run / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(COLUMNS) and [r["epoch"] for r in rows] == ["1", "2"]
@@ -99,8 +111,18 @@ def test_cli_writes_csv_tensorboard_checkpoints_summary_and_figure(tmp_path, cap
     for path in (tmp_path / "l" / "digits_dann_schedule_seed0").glob("events.out.tfevents.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags |= {v.tag for v in event.summary.value}
-    assert {"accuracy/source", "accuracy/target", "accuracy/domain", "schedule/lambda"} <= tags
-    assert not [p for p in run.rglob("*") if p.name.startswith(".")]  # no temporary files left
+    assert {"accuracy/source", "accuracy/target", "accuracy/domain", "schedule/lambda", "test/target_class_loss",
+            "test/target_domain_accuracy", "train/source_domain_loss", "train/target_accuracy"} <= tags
+    assert not [p for p in run.rglob("*") if p.name.startswith(".") and p.name != LOCK_NAME]  # no temporary files
+    # the printed test numbers are the CSV's last row, and the per-domain domain accuracies average to the column
+    last = {k: float(v or "nan") for k, v in rows[1].items()}
+    test_target = next(line for line in reversed(lines) if line.startswith("  test  [TARGET]"))
+    assert f"{round(last['target_class_loss'], 5)} / {round(100 * last['target_accuracy'], 2)}%" in test_target
+    assert last["domain_accuracy"] == pytest.approx(
+        0.5 * (last["source_domain_accuracy"] + last["target_domain_accuracy"]), abs=1e-5)
+    assert last["train_domain_accuracy"] == pytest.approx(
+        0.5 * (last["train_source_domain_accuracy"] + last["train_target_domain_accuracy"]), abs=1e-5)
+    assert all(np.isfinite(last[k]) for k in COLUMNS if k not in ("pseudo_fraction", "pseudo_accuracy"))
 
 
 def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_ends(tmp_path, monkeypatch, digits_domains):
@@ -131,8 +153,13 @@ def test_resume_after_an_interrupt_ends_where_an_uninterrupted_run_ends(tmp_path
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):
     base = [*TINY, "--epochs", "1", "--out", str(tmp_path / "r"), "--logdir", str(tmp_path / "l")]
+    for extra in (["--lambda", "sometimes"], ["--lambda", "fixed:nan"], ["--gamma", "nan"],
+                  ["--learning-rate", "inf"]):  # argparse refuses them before anything starts
+        with pytest.raises(SystemExit) as exit_info:
+            domain_adaptation.main([*base, *extra])
+        assert exit_info.value.code == 2
+        assert f"argument {extra[0]}" in capsys.readouterr().err
     cases = [
-        (["--lambda", "sometimes"], "--lambda must be"),
         (["--mode", "source-only", "--lambda", "schedule"], "source-only"),
         (["--resume"], "no checkpoint"),
         (["--pseudo-threshold", "0"], "--pseudo-threshold"),

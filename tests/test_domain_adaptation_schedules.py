@@ -25,6 +25,9 @@ def test_fixed_lambda_and_bad_specs():
     for bad in ("fixed:", "fixed:one", "constant", "1"):
         with pytest.raises(ValueError, match="schedule' or 'fixed:VALUE"):
             parse_lambda(bad)
+    for bad in ("fixed:nan", "fixed:inf", "fixed:-inf"):
+        with pytest.raises(ValueError, match="finite"):
+            parse_lambda(bad)
 
 
 def test_learning_rate_annealing():

@@ -34,3 +34,28 @@ def side_type(*, max_side: int = MAX_SIDE, min_side: int = 1):
             raise argparse.ArgumentTypeError(f"must be between {min_side} and {max_side} pixels, got {value}")
         return value
     return parse
+
+
+def header_pixels(source) -> float | None:
+    """A picture's pixel count from its header alone (a path, bytes or a binary file), before any decoding.
+
+    `inf` when Pillow refuses the header as a decompression bomb (over ~179 MP), None when Pillow
+    cannot read it (let the decoder decide). Compare with MAX_PIXELS before decoding a file.
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    if isinstance(source, bytes | bytearray | memoryview):
+        source = io.BytesIO(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: the caller applies its own limit
+            with Image.open(source) as probe:
+                width, height = probe.size
+                return float(width) * float(height)
+    except Exception as exc:  # noqa: BLE001 - any failure: not a picture Pillow knows
+        if type(exc).__name__ == "DecompressionBombError":
+            return float("inf")
+        return None

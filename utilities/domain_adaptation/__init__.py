@@ -14,6 +14,7 @@ from utilities.domain_adaptation.experiment import (
     Config,
     ExperimentError,
     NonFiniteLoss,
+    OutputWriteError,
     RunResult,
     run_experiment,
 )
@@ -21,5 +22,5 @@ from utilities.domain_adaptation.mnistm import load_mnistm
 from utilities.domain_adaptation.schedules import AnnealedLearningRate, LambdaSchedule, parse_lambda
 
 __all__ = ["BSDS_URL", "MODES", "VARIANTS", "AnnealedLearningRate", "Comparison", "Config", "DomainPair",
-           "ExperimentError", "LambdaSchedule", "NonFiniteLoss", "PhotosUnavailable", "RunResult",
+           "ExperimentError", "LambdaSchedule", "NonFiniteLoss", "OutputWriteError", "PhotosUnavailable", "RunResult",
            "blend_with_photos", "compare", "load_domains", "load_mnistm", "parse_lambda", "run_experiment"]

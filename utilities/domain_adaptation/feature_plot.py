@@ -35,7 +35,10 @@ def sample_indices(n: int, seed: int, limit: int = POINTS_PER_DOMAIN) -> np.ndar
 
 
 def embed(features: np.ndarray, method: str, seed: int) -> np.ndarray:
-    """(N, D) -> (N, 2) by t-SNE (sklearn, PCA init, seeded) or PCA."""
+    """(N, D) -> (N, 2) by t-SNE (sklearn, PCA init, seeded) or PCA (ValueError on NaN/inf features: t-SNE
+    would crash the process)."""
+    if not np.isfinite(features).all():
+        raise ValueError("the features are not finite (NaN/inf); nothing to map")
     if method == "pca":
         from sklearn.decomposition import PCA
         return PCA(2, random_state=seed).fit_transform(features)
@@ -44,9 +47,25 @@ def embed(features: np.ndarray, method: str, seed: int) -> np.ndarray:
     return TSNE(2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(features)
 
 
-def plot_features(samples: Sequence[FeatureSample], dest: Path, method: str = "tsne", seed: int = 0) -> Path:
-    """One row per sample: left coloured by domain (source blue, target orange), right by class."""
-    fig = Figure(figsize=(9.5, 4.2 * len(samples)))
+def class_legend_handles(labels: np.ndarray, class_names: Sequence[str] | None = None) -> list:
+    """Legend entries for the by-class panel: one colour per class present, then the two markers."""
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+
+    cmap = colormaps["tab10"]
+    names = list(class_names) if class_names is not None else [str(c) for c in range(10)]
+    handles = [Line2D([], [], ls="", marker="s", ms=6, color=cmap(int(c) % 10), label=names[int(c)])
+               for c in np.unique(labels)]
+    handles += [Line2D([], [], ls="", marker="o", ms=5, mfc="none", color="0.2", label="source"),
+                Line2D([], [], ls="", marker="x", ms=5, color="0.2", label="target")]
+    return handles
+
+
+def plot_features(samples: Sequence[FeatureSample], dest: Path, method: str = "tsne", seed: int = 0,
+                  class_names: Sequence[str] | None = None) -> Path:
+    """One row per sample: left coloured by domain (source blue, target orange), right by class, with a legend
+    naming each class's colour (`class_names`, default the digits 0-9)."""
+    fig = Figure(figsize=(10.5, 4.2 * len(samples)))
     axes = fig.subplots(len(samples), 2, squeeze=False)
     for row, sample in zip(axes, samples, strict=True):
         points = embed(np.concatenate([sample.source, sample.target]), method, seed)
@@ -63,6 +82,8 @@ def plot_features(samples: Sequence[FeatureSample], dest: Path, method: str = "t
             row[1].scatter(*points[chosen].T, s=6, c=labels[chosen], cmap="tab10", vmin=-0.5, vmax=9.5,
                            marker=marker, alpha=0.7, linewidths=0.6)
         row[1].set_title("by class (o source, x target)")
+        row[1].legend(handles=class_legend_handles(labels, class_names), title="class", loc="center left",
+                      bbox_to_anchor=(1.01, 0.5), fontsize=8, title_fontsize=8, frameon=False)
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])

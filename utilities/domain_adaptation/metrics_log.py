@@ -2,7 +2,8 @@
 
 CSV columns = `COLUMNS`; TensorBoard tags group them: `accuracy/source`, `accuracy/target`,
 `accuracy/domain`, `loss/label`, `loss/domain`, `schedule/lambda`, `schedule/learning_rate`,
-`pseudo_labels/fraction`, `pseudo_labels/accuracy`, step = epoch. A resumed run keeps the rows
+`pseudo_labels/fraction`, `pseudo_labels/accuracy`, the per-domain report under `test/*` and
+`train/*`, step = epoch. A resumed run keeps the rows
 of the epochs its checkpoint holds and appends after them.
 """
 from __future__ import annotations
@@ -16,14 +17,21 @@ import tensorflow as tf
 
 from utilities.common.atomic import write_text_atomic
 
+TEST_REPORT = ("source_class_loss", "source_domain_loss", "source_domain_accuracy",  # the handout's report on
+               "target_class_loss", "target_domain_loss", "target_domain_accuracy")  # the test sets, per domain
+TRAIN_REPORT = ("train_source_class_loss", "train_source_domain_loss", "train_source_domain_accuracy",  # and on
+                "train_target_class_loss", "train_target_accuracy", "train_target_domain_loss",  # the epoch's
+                "train_target_domain_accuracy")  # training batches (target labels used for the report only)
 COLUMNS = ("epoch", "source_accuracy", "target_accuracy", "domain_accuracy", "label_loss", "domain_loss",
            "lambda", "learning_rate", "pseudo_fraction", "pseudo_accuracy", "train_source_accuracy",
-           "train_domain_accuracy", "seconds")
+           "train_domain_accuracy", "seconds", *TEST_REPORT, *TRAIN_REPORT)
 TAGS = {"source_accuracy": "accuracy/source", "target_accuracy": "accuracy/target",
         "domain_accuracy": "accuracy/domain", "label_loss": "loss/label", "domain_loss": "loss/domain",
         "lambda": "schedule/lambda", "learning_rate": "schedule/learning_rate",
         "pseudo_fraction": "pseudo_labels/fraction", "pseudo_accuracy": "pseudo_labels/accuracy",
-        "train_source_accuracy": "train/source_accuracy", "train_domain_accuracy": "train/domain_accuracy"}
+        "train_source_accuracy": "train/source_accuracy", "train_domain_accuracy": "train/domain_accuracy",
+        **{key: f"test/{key}" for key in TEST_REPORT},
+        **{key: f"train/{key[len('train_'):]}" for key in TRAIN_REPORT}}
 
 
 def read_rows(path: Path, up_to_epoch: int) -> list[dict[str, float]]:
@@ -33,7 +41,7 @@ def read_rows(path: Path, up_to_epoch: int) -> list[dict[str, float]]:
     rows = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
-            values = {k: float(v) if v not in ("", None) else math.nan for k, v in row.items() if k in COLUMNS}
+            values = {k: _number(v) for k, v in row.items() if k in COLUMNS}
             if values.get("epoch", math.inf) <= up_to_epoch:
                 rows.append(values)
     return rows
@@ -67,6 +75,13 @@ class MetricsLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan  # empty (no pseudo-labels), or a cell edited by hand
 
 
 def _format(key: str, value) -> str:

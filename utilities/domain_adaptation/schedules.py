@@ -10,6 +10,7 @@ Both schedules read the optimizer's step counter, so a resumed run continues the
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import keras
@@ -44,9 +45,13 @@ def parse_lambda(text: str, gamma: float = 10.0) -> LambdaSchedule:
         return LambdaSchedule(None, gamma)
     if text.startswith(FIXED_PREFIX):
         try:
-            return LambdaSchedule(float(text[len(FIXED_PREFIX):]), gamma)
+            value = float(text[len(FIXED_PREFIX):])
         except ValueError:
             pass
+        else:
+            if math.isfinite(value):
+                return LambdaSchedule(value, gamma)
+            raise ValueError(f"--lambda fixed:VALUE needs a finite number, got {text!r}")
     raise ValueError(f"--lambda must be 'schedule' or 'fixed:VALUE' (e.g. fixed:1), got {text!r}")
 
 
