@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         (method,) = parse_methods([args.method])
-        spec = models.get_spec(args.model)
+        spec = models.get_spec(args.model, args.weights)
         try:
             image = load_image(args.image, spec.input_size)
         except ImageReadError as exc:

@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     try:
-        spec = models.get_spec(args.model)
+        spec = models.get_spec(args.model, args.weights)
         shape = (spec.input_size, spec.input_size, 3)
         init = args.init or ("noise" if preset == "handout" else "grey")
         if init == "grey":

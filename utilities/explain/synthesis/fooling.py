@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.learning_rate is not None:
         preset["learning_rate"] = args.learning_rate
     try:
-        spec = models.get_spec(args.model)
+        spec = models.get_spec(args.model, args.weights)
         image = load_image(args.image, spec.input_size).network_input
         model = models.build_model(args.model, weights=args.weights)
         num_classes = int(model.output.shape[-1])
