@@ -210,4 +210,6 @@ def test_compare_writes_the_table_csv_and_before_after_figure(tmp_path, digits_d
     with open(tmp_path / "results" / "comparison.csv") as f:
         assert len(list(csv.DictReader(f))) == 4
     assert (tmp_path / "results" / "features_comparison.png").stat().st_size > 1000
+    assert result.files["curves"] == tmp_path / "results" / "comparison_curves.png"
+    assert result.files["curves"].stat().st_size > 1000
     assert (tmp_path / "results" / "digits_dann_fixed1_seed0" / "metrics.csv").exists()

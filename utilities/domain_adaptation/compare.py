@@ -4,6 +4,7 @@ Each variant runs for each seed (its own run directory, so `--resume` continues 
 comparison run by run), then:
     results/domain_adaptation/comparison.csv         variant, seed, source/target/domain accuracy
     results/domain_adaptation/comparison.md          mean +- sample std over the seeds, per variant
+    results/domain_adaptation/comparison_curves.png  test accuracies per epoch, mean and range over seeds
     results/domain_adaptation/features_comparison.png  source-only vs DANN features (first seed):
                                                      before and after adaptation
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from utilities.common.atomic import write_text_atomic
 from utilities.common.run_folder import RunFolderError, holds_a_run
+from utilities.domain_adaptation.curves import plot_curves
 from utilities.domain_adaptation.domains import DomainPair, load_domains
 from utilities.domain_adaptation.experiment import Config, RunResult, check_outputs, run_experiment
 from utilities.domain_adaptation.feature_plot import plot_features
@@ -101,6 +103,8 @@ def compare(base: Config, seeds: list[int], variants=VARIANTS, domains: DomainPa
     table = summary_table(results, domains.target_name)
     files = {"csv": write_text_atomic(out / "comparison.csv", buffer.getvalue()),
              "table": write_text_atomic(out / "comparison.md", table)}
+    files["curves"] = plot_curves(results, out / "comparison_curves.png",
+                                  f"{domains.source_name} -> {domains.target_name}")
     before_after = [results[name][0].features for name in ("source-only", "dann") if name in results]
     if base.embedding != "none" and before_after:
         before_after = [dataclasses.replace(s, title=t) for s, t in
