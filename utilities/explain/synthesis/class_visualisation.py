@@ -204,14 +204,14 @@ def class_probabilities(model: keras.Model, preprocess: Preprocess | None, image
 def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.PathLike,
                              names: Sequence[str] | None = None,
                              deprocess: Callable[[np.ndarray], np.ndarray] | None = None,
-                             probabilities: np.ndarray | None = None) -> list[Path]:
+                             probabilities: np.ndarray | None = None, combined: bool = False) -> list[Path]:
     """Per class: `class_<i>.png` (final image) and `class_<i>_strip.png` (snapshots, logits);
-    with several classes also `classes.png` (every final image in a row).
+    with `combined` and several classes also `classes.png` (every final image in a row).
     `probabilities` (K, classes), e.g. from `class_probabilities`, adds p(class) to the titles."""
     output_dir = Path(output_dir)
     written = []
     finals = displayable(result.images, deprocess)
-    if len(result.classes) > 1:
+    if combined and len(result.classes) > 1:
         fig = Figure(figsize=(2.6 * len(finals), 3.0))
         for k, index in enumerate(result.classes):
             ax = fig.add_subplot(1, len(finals), k + 1)
@@ -282,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     import models
     from utilities.common.imagenet_classes import class_names
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
+    from utilities.explain.network import network_spec
     args = build_parser(models.MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     preset = args.preset or default_preset(args.model)
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     try:
-        spec = models.get_spec(args.model, args.weights)
+        spec = network_spec(args.model, args.weights)
         shape = (spec.input_size, spec.input_size, 3)
         init = args.init or ("noise" if preset == "handout" else "grey")
         if init == "grey":
@@ -310,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = class_names(num_classes)
     final = class_probabilities(model, unit_rgb_preprocess(spec.preprocess), result.images)
-    written = save_class_visualisation(result, args.output_dir, names, deprocess=lambda x: x, probabilities=final)
+    written = save_class_visualisation(result, args.output_dir, names, deprocess=lambda x: x, probabilities=final,
+                                       combined=True)
     for k, index in enumerate(result.classes):
         top = int(final[k].argmax())
         print(f"class {index} {names[index]}: p={final[k, index]:.4f}, top-1 {top} {names[top]} "
