@@ -17,8 +17,10 @@ import gan
 from models.gan import build_digit_classifier, build_discriminator, build_generator
 from tests.gan_judge import digits_images, judge_dir
 from utilities.gan import GanConfig
+from utilities.gan.config import auto_progress_epochs
 from utilities.gan.data import epoch_batches, to_gan_range
 from utilities.gan.losses import discriminator_loss, generator_loss
+from utilities.gan.progress import ProgressRecord, row_indices, to_uint8
 from utilities.gan.quality import entropy_bits, score_predictions, within_class_spread
 from utilities.gan.trainer import GanTrainer
 
@@ -137,11 +139,13 @@ def _generator_weights(path):
 
 
 def test_cli_outputs_and_resume_equals_an_uninterrupted_run(tmp_path):
-    code, out, err = _run(["--model", "cdcgan", "--epochs", "2", "--run-name", "straight", *TINY], tmp_path)
+    progress = ["--progress-steps", "0,5", "--progress-epochs", "2"]
+    code, out, err = _run(["--model", "cdcgan", "--epochs", "2", "--run-name", "straight", *progress, *TINY],
+                          tmp_path)
     assert code == 0, err
     run = tmp_path / "results" / "straight"
-    for name in ("samples.png", "losses.png", "metrics.csv", "steps.csv", "generator.weights.h5",
-                 "checkpoints/run.json"):
+    for name in ("samples.png", "progress.png", "progress.npz", "losses.png", "metrics.csv", "steps.csv",
+                 "generator.weights.h5", "checkpoints/run.json"):
         assert (run / name).stat().st_size > 0, name
     assert "epoch 2/2" in out and "conditional accuracy" in out and "class entropy" in out
     header = (run / "metrics.csv").read_text().splitlines()[0]
@@ -150,8 +154,9 @@ def test_cli_outputs_and_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(steps) == 1 + 2 * (1347 // 128)
     assert list((tmp_path / "logs" / "straight").glob("events.out.tfevents.*"))
 
-    assert _run(["--model", "cdcgan", "--epochs", "1", "--run-name", "split", *TINY], tmp_path)[0] == 0
-    code, out, err = _run(["--model", "cdcgan", "--epochs", "2", "--run-name", "split", "--resume", *TINY], tmp_path)
+    assert _run(["--model", "cdcgan", "--epochs", "1", "--run-name", "split", *progress, *TINY], tmp_path)[0] == 0
+    code, out, err = _run(["--model", "cdcgan", "--epochs", "2", "--run-name", "split", "--resume", *progress, *TINY],
+                          tmp_path)
     assert code == 0, err
     assert "Resuming" in out and "epoch 2/2" in out and "epoch 1/2" not in out
     split = tmp_path / "results" / "split"
@@ -165,13 +170,74 @@ def test_cli_outputs_and_resume_equals_an_uninterrupted_run(tmp_path):
                                    [float(b[k]) for k in a if k != "seconds"], rtol=1e-4, atol=1e-5)
     assert len((split / "steps.csv").read_text().splitlines()) == len(steps)
 
+    # The progress rows (issue 23: the handout's Fig. 10): before training, step 5 and every epoch end
+    # (10 steps each), kept across --resume, each the generator of that moment on the same noise.
+    straight_rows, split_rows = ProgressRecord(run).load(10 ** 9), ProgressRecord(split).load(10 ** 9)
+    assert straight_rows.steps == split_rows.steps == [0, 5, 10, 20]
+    assert straight_rows.epochs == [0.0, 0.5, 1.0, 2.0]
+    for a, b in zip(straight_rows.images, split_rows.images, strict=True):
+        assert a.shape == (10, 32, 32) and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert not np.array_equal(straight_rows.images[0], straight_rows.images[-1])   # G moved
+    trainer = GanTrainer(GanConfig(model="cdcgan", width=4, latent_dim=8))   # same seed: the same fixed noise
+    trainer.generator.load_weights(run / "generator.weights.h5")
+    diagonal = row_indices(True)
+    assert [int(trainer.grid_labels[i]) for i in diagonal] == list(range(10))   # column d is digit d
+    last = to_uint8(trainer.progress_samples(diagonal))
+    assert np.abs(last.astype(int) - straight_rows.images[-1].astype(int)).max() <= 1
+    chosen = straight_rows.select([2], [0, 5], steps_per_epoch=10)
+    assert [label for label, _ in chosen] == ["before training", "step 5", "epoch 2"]
+
     # --resume with another learning rate is refused, naming it; nothing is trained.
     code, out, err = _run(["--model", "cdcgan", "--epochs", "3", "--run-name", "split", "--resume",
                            "--lr-d", "0.001", *TINY], tmp_path)
     assert code == 2 and "lr_d" in err and len(err.strip().splitlines()) == 1
 
 
+def test_progress_epochs_chosen_by_default():
+    assert auto_progress_epochs(1) == (1,)
+    assert auto_progress_epochs(5) == (1, 2, 5)
+    assert auto_progress_epochs(75) == (1, 2, 5, 10, 20, 50, 75)
+    assert auto_progress_epochs(100) == (1, 2, 5, 10, 20, 50, 100)
+    assert GanConfig(dataset="mnist5k").progress_rows == (1, 2, 5, 10, 20, 50, 75)
+    assert GanConfig(progress_epochs=(3, 7)).progress_rows == (3, 7)
+
+
+def test_learning_rate_comparison_figure_and_table(tmp_path):
+    """Issue 23 (the handout's Figs. 13-16): one run per (lr D, lr G), one figure, one table; a pair
+    that diverges is a row of the table, not the end of the comparison; the folder is claimed like a run's."""
+    argv = ["--compare-lr", "--lr-d-values", "2e-4", "--lr-g-values", "2e-4,1e30", "--epochs", "1", *TINY]
+    code, out, err = _run(argv, tmp_path)
+    assert code == 0, err
+    folder = tmp_path / "results" / "dcgan_digits_lr"
+    assert (folder / "lr_samples.png").stat().st_size > 0
+    for pair in ("lr_d0.0002_lr_g0.0002", "lr_d0.0002_lr_g1e+30"):
+        assert (folder / pair / "checkpoints" / "run.json").exists()
+        assert list((tmp_path / "logs" / "dcgan_digits_lr" / pair).glob("events.out.tfevents.*"))
+    with (folder / "lr_table.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["lr_d"], r["lr_g"], r["status"]) for r in rows] == [
+        ("0.0002", "0.0002", "done"), ("0.0002", "1e+30", "NaN losses in epoch 1")]
+    good = _metrics(folder / "lr_d0.0002_lr_g0.0002")[-1]
+    for key in ("d_loss", "g_loss", "d_real", "d_fake", "entropy_bits", "diversity"):
+        assert float(rows[0][key]) == pytest.approx(float(good[key]), rel=1e-3, abs=1e-6), key
+    assert rows[0]["epochs"] == "1" and rows[1]["epochs"] == "0" and rows[1]["d_loss"] == "nan"
+    assert "entropy (bits)" in out and "NaN losses in epoch 1" in out and "lr_samples.png" in out
+    assert (folder / "lr_d0.0002_lr_g0.0002" / "progress.png").exists()
+
+    code, _, err = _run(argv, tmp_path)   # the same comparison again: the folder holds one
+    assert code == 2 and "already holds a run" in err and len(err.strip().splitlines()) == 1
+    code, out, err = _run([*argv, "--resume"], tmp_path)   # done pairs are kept, the others started over
+    assert code == 0, err
+    assert "already has 1 epochs" in out and "NaN losses in epoch 1" in out
+    code, _, err = _run(["--compare-lr", "--lr-d-values", "2e-4,2e-4", *TINY], tmp_path)
+    assert code == 2 and "given twice" in err
+
+
 @pytest.mark.parametrize("argv, says", [
+    (["--progress-epochs", "0"], "--progress-epochs 0"),
+    (["--lr-d-values", "0,1e-3", "--compare-lr"], "--lr-d-values"),
+    (["--lr-g", "inf"], "--lr-g inf"),
+    (["--resume", "--overwrite"], "choose one"),
     (["--epochs", "0"], "--epochs 0"),
     (["--batch-size", "5000"], "--batch-size 5000 is larger than the 1347"),
     (["--resume", "--run-name", "never"], "no checkpoint"),

@@ -11,6 +11,7 @@ with; `--resume` refuses to continue a run whose settings differ (naming them).
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,19 @@ class RunCheckpoint:
         return int(self.epochs_done.numpy())
 
     def save(self, epochs_done: int) -> str:
-        """Record that `epochs_done` epochs are finished and write a checkpoint; returns its path."""
+        """Record that `epochs_done` epochs are finished and write a checkpoint; returns its path.
+
+        If the write fails (a full disk: OSError or TensorFlow's ResourceExhaustedError) the
+        half-written `ckpt-N_temp*` is removed before the error propagates: the previous
+        checkpoint stays in charge and nothing partial is left behind.
+        """
         self.epochs_done.assign(epochs_done)
-        return self.manager.save(checkpoint_number=epochs_done)
+        try:
+            return self.manager.save(checkpoint_number=epochs_done)
+        except (OSError, tf.errors.OpError):
+            for partial in self.directory.glob(f"ckpt-{epochs_done}_temp*"):
+                if partial.is_dir():
+                    shutil.rmtree(partial, ignore_errors=True)
+                else:
+                    partial.unlink(missing_ok=True)
+            raise

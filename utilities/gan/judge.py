@@ -21,7 +21,7 @@ from utilities.gan.data import GanImages
 
 VERSION = 1
 SEED = 1234
-EPOCHS = {"digits": 40, "mnist": 3}
+EPOCHS = {"digits": 40, "mnist": 3, "mnist5k": 20}
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
 

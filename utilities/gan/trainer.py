@@ -86,6 +86,11 @@ class GanTrainer:
         """Samples in [-1, 1] (inference mode: batch norm uses its running statistics)."""
         return self.generator(self._g_inputs(tf.convert_to_tensor(z), labels), training=False)
 
+    def progress_samples(self, indices) -> np.ndarray:
+        """The fixed-grid samples at `indices` (a progress row), in [-1, 1]."""
+        indices = tf.constant(indices, tf.int32)
+        return self.generate(tf.gather(self.grid_noise, indices), tf.gather(self.grid_labels, indices)).numpy()
+
     def grid_samples(self) -> np.ndarray:
         """The 100 fixed-noise samples, (100, 32, 32, 1) in [-1, 1], rows of 10."""
         return self.generate(self.grid_noise, self.grid_labels).numpy()
