@@ -308,3 +308,23 @@ def test_a_real_disk_filling_up_during_the_run(tmp_path, tmpfs, monkeypatch, whe
     monkeypatch.undo()
     ballast.unlink()
     _check_stopped_whole_then_resume(tmp_path, results, logs, err, code)
+
+
+def test_a_full_disk_when_the_comparison_is_drawn(tmp_path, monkeypatch):
+    """--compare-lr: the pairs are finished when the table cannot be written; --resume only draws."""
+    from utilities.gan import compare
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    argv = ["--compare-lr", "--lr-d-values", "2e-4", "--lr-g-values", "2e-4", "--epochs", "1"]
+    monkeypatch.setattr(compare, "write_table", no_space)
+    code, _, err = _run(argv, tmp_path)
+    line = _one_line(err)
+    assert code == 1 and "is full" in line and "--resume" in line
+    monkeypatch.undo()
+    folder = tmp_path / "results" / "dcgan_digits_lr"
+    assert not (folder / "lr_table.csv").exists() and not _leftovers(folder)
+    code, out, err = _run([*argv, "--resume"], tmp_path)
+    assert code == 0 and "already has 1 epochs" in out, err
+    assert (folder / "lr_table.csv").exists() and (folder / "lr_samples.png").exists()

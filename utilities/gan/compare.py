@@ -34,7 +34,7 @@ from utilities.common.figures import save_figure
 from utilities.common.run_folder import RunFolderError, claim_run_folder
 from utilities.gan.config import GanConfig, UsageError
 from utilities.gan.data import GanImages
-from utilities.gan.experiment import NonFiniteLoss, check_outputs, load_data, run_gan
+from utilities.gan.experiment import DiskFull, NonFiniteLoss, check_outputs, disk_full, load_data, run_gan
 from utilities.gan.grids import tile
 from utilities.gan.history import History
 
@@ -100,8 +100,14 @@ def run_lr_comparison(config: GanConfig, log=None) -> Comparison:
             result, judge_accuracy = _run_pair(sub, data, say, judge_accuracy)
             results.append(result)
         table = format_table(results, config.conditional)
-        write_table(results, config.conditional, folder / TABLE_NAME)
-        save_comparison_figure(results, config, judge_accuracy, folder / FIGURE_NAME)
+        try:
+            write_table(results, config.conditional, folder / TABLE_NAME)
+            save_comparison_figure(results, config, judge_accuracy, folder / FIGURE_NAME)
+        except OSError as exc:
+            message = disk_full(exc, folder)
+            if message is None:
+                raise
+            raise DiskFull(f"{message}; every pair is finished: `--resume` writes the figure and the table") from None
     say(table)
     say(f"Wrote {folder / FIGURE_NAME} and {folder / TABLE_NAME} ({len(results)} runs in {folder}); "
         f"tensorboard --logdir {Path(config.logdir) / config.name}")
