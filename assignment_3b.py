@@ -121,12 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     import models
     from utilities.explain.base import ExplainSetupError
     from utilities.explain.folder import explain_folder, plan_folder, prepare_output_dir
-    from utilities.explain.network import network_spec
 
     try:
         plan = plan_folder(args.folder, args.methods)  # fail fast, before building a 138M-parameter network
         prepare_output_dir(Path(args.output_dir) / "evaluation" if args.evaluate else args.output_dir)
-        spec = network_spec(args.model, args.weights)  # torchvision weights: their preprocessing, 224
+        spec = models.get_spec(args.model, args.weights)  # torchvision weights: their preprocessing, 224
         if args.weights == "random":
             print("note: --weights random: untrained network, predictions are meaningless")
         model = models.build_model(args.model, weights=args.weights, remove_fc=args.remove_fc,

@@ -57,5 +57,5 @@ def tiny_cli(monkeypatch, tiny_model):
     import models
     from tests.tiny_imagenet import SIZE, tiny_preprocess
     spec = dataclasses.replace(models.get_spec("vgg16"), input_size=SIZE, preprocess=tiny_preprocess)
-    monkeypatch.setattr(models, "get_spec", lambda name: spec)
+    monkeypatch.setattr(models, "get_spec", lambda name, weights=None: spec)
     monkeypatch.setattr(models, "build_model", lambda *a, **k: tiny_model)

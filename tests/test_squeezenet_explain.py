@@ -136,9 +136,8 @@ def test_the_command_lines_take_squeezenet(synthetic_h5, photo, tmp_path, capsys
 def test_the_spec_follows_the_weights():
     """Caffe-converted weights keep the model's spec; torchvision weights bring 224 and their preprocessing."""
     import models
-    from utilities.explain.network import network_spec
 
-    assert network_spec("squeezenet", "imagenet") == models.get_spec("squeezenet")
-    assert network_spec("squeezenet", "random").input_size == 227
-    torch = network_spec("squeezenet", "imagenet-torch")
+    assert models.get_spec("squeezenet", "imagenet") == models.get_spec("squeezenet")
+    assert models.get_spec("squeezenet", "random").input_size == 227
+    torch = models.get_spec("squeezenet", "imagenet-torch")
     assert (torch.input_size, torch.preprocessing, torch.gradcam_layer) == (224, "torch", "fire9_concat")

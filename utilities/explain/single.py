@@ -48,13 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from utilities.explain._graph import LayerNotFoundError
     from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
-    from utilities.explain.network import network_spec
     from utilities.explain.plotting import FigureContent, Prediction, explanation_figure
     from utilities.explain.registry import build_explainers, is_class_map, parse_methods
 
     try:
         (method,) = parse_methods([args.method])
-        spec = network_spec(args.model, args.weights)
+        spec = models.get_spec(args.model, args.weights)
         try:
             image = load_image(args.image, spec.input_size)
         except ImageReadError as exc:

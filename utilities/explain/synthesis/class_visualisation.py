@@ -282,7 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     import models
     from utilities.common.imagenet_classes import class_names
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
-    from utilities.explain.network import network_spec
     args = build_parser(models.MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     preset = args.preset or default_preset(args.model)
@@ -291,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     try:
-        spec = network_spec(args.model, args.weights)
+        spec = models.get_spec(args.model, args.weights)
         shape = (spec.input_size, spec.input_size, 3)
         init = args.init or ("noise" if preset == "handout" else "grey")
         if init == "grey":

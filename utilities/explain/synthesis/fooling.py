@@ -248,14 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     import models
     from utilities.common.imagenet_classes import class_names
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
-    from utilities.explain.network import network_spec
     args = build_parser(models.MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     preset = dict(PRESETS[args.preset or default_preset(args.model)])
     if args.learning_rate is not None:
         preset["learning_rate"] = args.learning_rate
     try:
-        spec = network_spec(args.model, args.weights)
+        spec = models.get_spec(args.model, args.weights)
         image = load_image(args.image, spec.input_size).network_input
         model = models.build_model(args.model, weights=args.weights)
         num_classes = int(model.output.shape[-1])
