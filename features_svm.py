@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from utilities.common.image_limits import side_type  # argparse only: --help needs no TensorFlow
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TF_VERBOSE") else "3")
 
 # Choices listed here so --help needs no TensorFlow (tests check they match the package's).
@@ -64,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--pooling", choices=POOLINGS, default=None,
                      help="conv layers: flatten (the handout), or average / max over space (default flatten; "
                           "squeezenet: avg)")
-    net.add_argument("--image-size", type=int, help="input side for conv layers (default: the network's own)")
+    net.add_argument("--image-size", type=side_type(min_side=8),
+                     help="input side for conv layers, 8 to 4096 (default: the network's own)")
     net.add_argument("--batch-size", type=int, default=32, help="images per network call (default %(default)s)")
     net.add_argument("--precision", choices=PRECISIONS, default="float32",
                      help="mixed_bfloat16: bf16 compute, float32 features (default %(default)s)")
@@ -96,13 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from utilities.common.output_paths import OutputPathError, check_output_dir, disk_full_message
     from utilities.features_svm.checks import check_paths
     from utilities.features_svm.errors import FeaturesSvmError
 
-    try:  # before the slow TensorFlow import: a mistyped path fails at once
+    try:  # before the slow TensorFlow import: a mistyped path or an unwritable folder fails at once
         check_paths(train_list=args.train_list, test_list=args.test_list, weights=args.weights,
                     activation_maps=args.activation_maps)
-    except FeaturesSvmError as exc:
+        check_output_dir(args.output_dir, "--output-dir")
+        if args.cache and args.cache_dir is not None:
+            check_output_dir(args.cache_dir, "--cache-dir")
+    except (FeaturesSvmError, OutputPathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from utilities.common.quiet_tf import import_tensorflow_quietly
@@ -119,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FeaturesSvmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        message = disk_full_message(exc, args.output_dir)
+        if message is None:
+            raise
+        print(f"error: {message} (finished features are cached; the same command continues)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted: finished features are cached; run the same command again to continue",
               file=sys.stderr)

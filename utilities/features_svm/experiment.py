@@ -19,6 +19,8 @@ import numpy as np
 import models
 from models.pretrained import imagenet_weights, torchvision_imagenet_weights
 from utilities.common.atomic import write_text_atomic
+from utilities.common.image_limits import check_side
+from utilities.common.output_paths import OutputPathError, check_output_dir
 from utilities.features_svm import classifiers, report, scene15, sources
 from utilities.features_svm.cache import FeatureCache, cache_key, file_identity, list_identity
 from utilities.features_svm.checks import check_paths
@@ -115,12 +117,41 @@ def check_config(c: Config) -> None:
         (c.batch_size >= 1, f"--batch-size must be at least 1, got {c.batch_size}"),
         (c.epochs >= 1, f"--epochs must be at least 1, got {c.epochs}"),
         (c.cv_folds >= 2, f"--cv-folds must be at least 2, got {c.cv_folds}"),
-        (c.image_size is None or c.image_size >= 8, f"--image-size must be at least 8, got {c.image_size}"),
     ]
     for ok, message in problems:
         if not ok:
             raise FeaturesSvmError(message)
+    if c.image_size is not None:
+        try:
+            check_side(c.image_size, "--image-size", min_side=8)
+        except ValueError as exc:
+            raise FeaturesSvmError(str(exc)) from None
     check_paths(train_list=c.train_list, test_list=c.test_list, weights=c.weights, activation_maps=c.activation_maps)
+    check_outputs(c)
+
+
+def check_outputs(c: Config) -> None:
+    """--output-dir (and --cache-dir) writable folders with some free space, before any work."""
+    try:
+        check_output_dir(c.output_dir, "--output-dir")
+        if c.cache and c.cache_dir is not None:
+            check_output_dir(c.cache_dir, "--cache-dir")
+    except OutputPathError as exc:
+        raise FeaturesSvmError(str(exc)) from None
+
+
+def sweep_values(c: Config) -> list[float]:
+    """The C values a run compares (--grid's when one C is given)."""
+    return list(dict.fromkeys(float(v) for v in (classifiers.GRID if c.grid and len(c.C) == 1 else c.C)))
+
+
+def check_folds_before_extraction(c: Config, lists: sources.LabelledLists) -> None:
+    """--cv-folds against the training list's smallest class, before minutes of feature extraction."""
+    if len(sweep_values(c)) > 1:
+        try:
+            classifiers.check_folds(c.cv_folds, lists.train.labels)
+        except ValueError as exc:
+            raise FeaturesSvmError(f"{exc} (in {lists.train.list_file}); lower --cv-folds or give one --C") from None
 
 
 def weight_source(c: Config) -> tuple[str, dict]:
@@ -179,7 +210,11 @@ def _features_for(c: Config, network: Network, cache: FeatureCache | None, layer
     stem = f"{lists.name}_{c.model}_{layer.replace('-', 'm')}"
     cached = {split: cache.load(f"{stem}_{split}", keys[split]) for split in keys} if cache else {}
     if cache and all(cached.values()):
-        return cached["train"][0], cached["test"][0], cached["train"][1]["tap"]
+        problem = cached_features_problem(cached, lists)
+        if problem is None:
+            return cached["train"][0], cached["test"][0], cached["train"][1]["tap"]
+        notes.append(f"feature cache {cache.path(stem + '_train', keys['train']).parent}: {problem}; "
+                     "recomputed")
     extractor, tap = network.extractor(layer, image_size)
     out = {}
     for split in ("train", "test"):
@@ -197,12 +232,36 @@ def _features_for(c: Config, network: Network, cache: FeatureCache | None, layer
     return out["train"], out["test"], tap
 
 
+def cached_features_problem(cached: dict, lists: sources.LabelledLists) -> str | None:
+    """What is wrong with cache entries whose key matches (their arrays must fit the lists), or None."""
+    dims = set()
+    for split, (features, parts) in cached.items():
+        expected = len(getattr(lists, split))
+        labels = getattr(lists, split).labels
+        shapes = (features.features.shape, features.labels.shape, features.valid.shape)
+        if (features.features.ndim != 2 or shapes[1] != (expected,) or shapes[2] != (expected,)
+                or shapes[0][0] != expected):
+            return (f"{split} entry holds arrays of shapes {', '.join(str(s) for s in shapes)} for "
+                    f"{expected} images")
+        if features.valid.dtype != bool or not np.issubdtype(features.features.dtype, np.floating):
+            return f"{split} entry holds {features.features.dtype} features / {features.valid.dtype} mask"
+        if not np.array_equal(features.labels, labels):
+            return f"{split} entry's labels differ from the list's"
+        tap = parts.get("tap") if isinstance(parts, dict) else None
+        if not isinstance(tap, dict) or tap.get("dim") != features.features.shape[1]:
+            return f"{split} entry holds {features.features.shape[1]} values per image, its record says otherwise"
+        dims.add(features.features.shape[1])
+    if len(dims) > 1:
+        return f"train and test entries differ in width ({' vs '.join(str(d) for d in sorted(dims))})"
+    return None
+
+
 def _classify(c: Config, train: Features, test: Features, tap: dict, num_classes: int, notes: list[str]
               ) -> tuple[list[report.SweepRow], report.LayerResult]:
     if len(np.unique(train.y)) < 2:
         raise FeaturesSvmError("the readable training images cover fewer than two classes")
     options = {"epochs": c.epochs, "learning_rate": c.learning_rate, "batch_size": 64}
-    Cs = list(dict.fromkeys(float(v) for v in (classifiers.GRID if c.grid and len(c.C) == 1 else c.C)))
+    Cs = sweep_values(c)
     cv = {}
     if len(Cs) > 1:
         try:
@@ -232,22 +291,31 @@ def run(c: Config) -> RunResult:
     c = with_model_defaults(c)
     output = Path(c.output_dir)
     notes: list[str] = []
-    lists = sources.load_lists(c.dataset, train_list=c.train_list, test_list=c.test_list, data_dir=c.data_dir,
-                               url=c.url, train_per_class=c.train_per_class, seed=c.seed, progress=c.progress)
     weights, weights_id = weight_source(c)
     spec = models.get_spec(c.model, weights)   # torchvision weights: their preprocessing and input size
     image_size = c.image_size or spec.input_size
-    if c.weights == "random":
-        notes.append("--weights random: an untrained network, features carry no ImageNet knowledge")
     network = Network(c, weights)
-    cache = FeatureCache(c.cache_dir or output / "cache") if c.cache else None
     extra = []
+    # The handout's Q1 (parameter counts) and Q4 (conv1 maps) need the network, not a data set.
     if c.summary:
         from utilities.features_svm.model_facts import format_counts, parameter_counts
 
         extra.append(format_counts(parameter_counts(network.model)))
     if c.activation_maps is not None:
         extra.append(_activation_figure(c, network, spec, output))
+    try:
+        lists = sources.load_lists(c.dataset, train_list=c.train_list, test_list=c.test_list, data_dir=c.data_dir,
+                                   url=c.url, train_per_class=c.train_per_class, seed=c.seed, progress=c.progress)
+    except FeaturesSvmError as exc:
+        if not extra or c.train_list is not None:
+            raise
+        text = "\n".join([*extra, f"no classification: {exc}"])
+        write_text_atomic(output / "report.txt", text + "\n")
+        return RunResult([], [], text, network.builds, [])
+    check_folds_before_extraction(c, lists)
+    if c.weights == "random":
+        notes.append("--weights random: an untrained network, features carry no ImageNet knowledge")
+    cache = FeatureCache(c.cache_dir or output / "cache") if c.cache else None
     rows, results = [], []
     for layer in c.layers:
         train, test, tap = _features_for(c, network, cache, str(layer), image_size, lists, weights_id, notes)

@@ -4,8 +4,9 @@
 
 The standard archive is UIUC's `scene_categories.zip`: 15 folders (bedroom, CALsuburb, ...,
 store) of grayscale JPEGs, 4,485 images in all, at the root of the zip. No hash is published,
-so the archive is checked instead: every member's CRC (`zipfile.testzip`), no member outside
-the destination, exactly 15 class folders and the expected number of images. The download is
+so the archive is checked instead (`utilities.common.archives.extract_zip`): every member's CRC,
+no member outside the destination, the total and per-member uncompressed sizes (a zip bomb is
+refused before anything is written), exactly 15 class folders and the expected number of images. The download is
 atomic (`utilities.common.downloads.download_file`: a `.part` name renamed when complete), and
 the extraction goes to a temporary folder renamed into place once verified, so an interrupted
 run never leaves something that looks ready; a verified `images/` folder or a complete archive
@@ -29,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from utilities.common.archives import ArchiveError, extract_zip
 from utilities.common.atomic import write_text_atomic
 from utilities.common.downloads import DownloadError, download_file
-from utilities.features_svm._archive import ArchiveError, extract_zip
 from utilities.features_svm.errors import FeaturesSvmError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

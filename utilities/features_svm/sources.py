@@ -22,6 +22,7 @@ from utilities.wikiart.dataset import ImageList, ListFileError, MissingListError
 from utilities.wikiart.download import DEFAULT_OUT_DIR as WIKIART_DIR
 
 DATASETS = ("15scene", "wikiart")
+SHOWN = 5   # empty classes named in an error (a label 999999 leaves 999,990 of them)
 WIKIART_TRAIN = WIKIART_DIR / "train.txt"
 WIKIART_TEST = WIKIART_DIR / "test.txt"
 
@@ -50,9 +51,14 @@ def _read(path: Path, flag: str, num_classes: int | None) -> ImageList:
 def check_classes(train: ImageList, test: ImageList, class_names: Sequence[str]) -> None:
     """Every class needs training images, and test labels must be classes the training list has."""
     counts = np.bincount(train.labels, minlength=len(class_names))
-    empty = [f"{i} ({class_names[i]})" for i in np.flatnonzero(counts == 0)]
-    if empty:
-        raise FeaturesSvmError(f"{train.list_file}: no training image for class(es) {', '.join(empty)}; "
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        shown = ", ".join(f"{i} ({class_names[i]})" if class_names[i] != f"class {i}" else str(i)
+                          for i in empty[:SHOWN])
+        if len(empty) > SHOWN:
+            shown = (f"{len(empty):,} class(es), e.g. {shown} (the largest label is {int(train.labels.max()):,}, "
+                     f"{len(train.labels):,} images)")
+        raise FeaturesSvmError(f"{train.list_file}: no training image for class(es) {shown}; "
                                "every label 0..max needs at least one training image")
     if len(test.labels) and int(test.labels.max()) >= len(class_names):
         raise FeaturesSvmError(f"{test.list_file}: label {int(test.labels.max())} has no training images "
