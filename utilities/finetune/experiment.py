@@ -44,7 +44,13 @@ from utilities.finetune.feature_cache import (
 )
 from utilities.finetune.report import format_report
 from utilities.finetune.tb_logging import RunLogger, histogram_tables
-from utilities.finetune.training import NoTrainingDataError, StepRunner, fit
+from utilities.finetune.training import (
+    NonFiniteLossError,
+    NoTrainingDataError,
+    NoValidationDataError,
+    StepRunner,
+    fit,
+)
 from utilities.finetune.training_data import CachedData, ImageData, read_labelled_list
 from utilities.wikiart import dataset
 from utilities.wikiart.styles import class_names
@@ -356,6 +362,13 @@ class Experiment:
             raise ExperimentError(
                 f"no readable training image in {c.train_list}: all {len(train)} listed images were skipped as "
                 f"unreadable (list them: python -m utilities.wikiart.dataset {c.train_list})") from None
+        except NoValidationDataError:
+            raise ExperimentError(
+                f"no readable validation image in {c.val_list}: all {len(val)} listed images were skipped as "
+                f"unreadable, so there is no validation loss or accuracy to report; nothing of this epoch was "
+                f"saved (list them: python -m utilities.wikiart.dataset {c.val_list})") from None
+        except NonFiniteLossError as exc:   # advise from the validation losses, not finiteness alone
+            raise exc.judged(history, c.num_classes) from None
         finally:
             logger.close()
             if explanations is not None:

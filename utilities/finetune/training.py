@@ -32,22 +32,72 @@ SUM = tf.distribute.ReduceOp.SUM
 class NonFiniteLossError(RuntimeError):
     """The loss or the weights became NaN or infinite: training stops instead of saving garbage.
 
-    Epochs are only checkpointed when their weights and validation loss are finite, so the
-    checkpoint the advice names (the last finished epoch) is a healthy one.
+    Epochs are only checkpointed when their weights and validation loss are finite. Finite is not
+    healthy, though: a run that diverges often reaches a validation loss of 1e32 an epoch before it
+    reaches NaN. `judged(history, num_classes)` rewrites the advice from the run's validation losses
+    (what the CLI prints): the newest checkpoint is only recommended when its loss is sane.
     """
 
-    def __init__(self, step: int, epoch: int, problem: str, learning_rate: float):
-        self.step, self.epoch = step, epoch
-        restart = (f"--resume continues from the checkpoint of epoch {epoch}, which is finite" if epoch
-                   else "no epoch was saved: start again without --resume")
+    def __init__(self, step: int, epoch: int, problem: str, learning_rate: float, restart: str | None = None):
+        self.step, self.epoch, self.problem, self.learning_rate = step, epoch, problem, learning_rate
+        if restart is None:
+            restart = (f"--resume continues from the checkpoint of epoch {epoch}, which is finite" if epoch
+                       else "no epoch was saved: start again without --resume")
         super().__init__(
             f"{problem} at step {step} (epoch {epoch + 1}); training stopped, nothing of this "
             f"epoch was saved. The learning rate is probably too high: lower --learning-rate (now "
             f"{learning_rate:g}, e.g. {learning_rate / 10:g}); {restart}")
 
+    def judged(self, history: Sequence[dict], num_classes: int) -> NonFiniteLossError:
+        """The same stop, advised from the validation losses of `history` (EpochRecord dicts)."""
+        return NonFiniteLossError(self.step, self.epoch, self.problem, self.learning_rate,
+                                  resume_advice(history, self.epoch, num_classes))
+
+
+# A checkpoint is sane to resume from when its validation loss is within this factor of the run's
+# best one, or of chance level (ln C, what a uniform guess scores) when the best is lower; and never
+# above SANE_LOSS_CAP x chance level, however bad the best epoch was (a run that exploded in epoch 1).
+SANE_LOSS_FACTOR = 3.0
+SANE_LOSS_CAP = 10.0
+
+
+def sane_loss_limit(history: Sequence[dict], num_classes: int) -> float:
+    losses = [h["val_loss"] for h in history if h.get("val_loss") is not None and math.isfinite(h["val_loss"])]
+    chance = math.log(max(num_classes, 2))
+    return min(SANE_LOSS_FACTOR * max(min(losses, default=0.0), chance), SANE_LOSS_CAP * chance)
+
+
+def resume_advice(history: Sequence[dict], epoch: int, num_classes: int) -> str:
+    """What to do after a NaN stop once `epoch` epochs were checkpointed, judged by their losses."""
+    if not epoch:
+        return "no epoch was saved: start again without --resume"
+    by_epoch = {h["epoch"]: h.get("val_loss") for h in history if h.get("epoch") is not None}
+    latest = by_epoch.get(epoch)
+    if latest is None:       # no record of it (an old run.json): finiteness is all we know
+        return f"--resume continues from the checkpoint of epoch {epoch}, which is finite"
+    limit = sane_loss_limit([h for h in history if h.get("epoch", 0) <= epoch], num_classes)
+    finite = {e: v for e, v in by_epoch.items() if e <= epoch and v is not None and math.isfinite(v)}
+    best_epoch = min(finite, key=finite.get)
+    best = f"best {finite[best_epoch]:.4g} at epoch {best_epoch}"
+    if math.isfinite(latest) and latest <= limit:
+        return (f"--resume continues from the checkpoint of epoch {epoch} (validation loss {latest:.4g}; "
+                f"{best})")
+    sane = [e for e, v in sorted(finite.items()) if v <= limit and e < epoch]
+    earlier = (f"the last sane one was epoch {sane[-1]} (validation loss {finite[sane[-1]]:.4g}), but --resume "
+               "always takes the newest" if sane else "no epoch had a sane validation loss")
+    return (f"do not --resume: the newest checkpoint, epoch {epoch}, had already diverged (validation loss "
+            f"{latest:.4g}, over {limit:.3g}: {SANE_LOSS_FACTOR:g} x max(best, chance level ln "
+            f"{max(num_classes, 2)}), at most {SANE_LOSS_CAP:g} x chance level; {best}) and resuming trains on "
+            f"from there; {earlier}: start again "
+            "without --resume at the lower --learning-rate")
+
 
 class NoTrainingDataError(RuntimeError):
     """An epoch had no readable training example: nothing was trained, nothing is saved."""
+
+
+class NoValidationDataError(RuntimeError):
+    """Validation had no readable example: no loss or accuracy over 0 images is reported or saved."""
 
 
 # (variables, their values before the update, the gradients) -> {tag: tensor}, traced into the
@@ -298,6 +348,8 @@ def fit(runner: StepRunner, data: EpochData, *, epochs: int, display_step: int,
             raise NoTrainingDataError(f"epoch {current + 1} had no readable training image: every listed "
                                       "image was skipped as unreadable")
         evaluation = runner.evaluate(data.validation_batches())
+        if evaluation.examples == 0:
+            raise NoValidationDataError(f"epoch {current + 1}: every validation image was skipped as unreadable")
         global_step = int(step.numpy())
         if not runner.weights_finite():
             raise NonFiniteLossError(global_step, current, "the trained weights are not finite", learning_rate)
