@@ -13,13 +13,17 @@ come from the model's preset: neural-style's for VGG, the CS231n/CS7643 handout'
 (fire2 content, conv1/fire3/fire4/fire5 style, 192 px, style 512 px; utilities/style_transfer/
 presets.py). Writes the result, a side-by-side figure,
 the loss curves (PNG + CSV), run.json and snapshots every --save-every iterations next to -o.
-Exit status: 0 done, 2 bad input (one line naming the flag or file).
+Exit status: 0 done, 1 the disk filled up while writing, 2 bad input (one line naming the flag
+or file), 130 interrupted (Ctrl-C: the picture so far is kept as a snapshot and named).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from utilities.common.image_limits import MAX_SIDE, side_type  # argparse only: --help needs no TensorFlow
 
 # Listed here so --help needs no TensorFlow import (tests check they match the package's).
 MODELS = ("vgg16", "vgg19", "squeezenet")
@@ -80,10 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default="imagenet",
                         help="'imagenet' (downloaded once), 'random' (untrained: textures, not art) or a weight "
                              "file: .npy, .npz, .h5, .weights.h5, .keras")
-    parser.add_argument("--image-size", type=positive_int, default=None,
-                        help="longest side of the result in pixels; default the model's preset: 512 (VGG), "
-                             "192 (squeezenet)")
-    parser.add_argument("--style-size", type=positive_int, default=None,
+    parser.add_argument("--image-size", type=side_type(), default=None,
+                        help=f"longest side of the result in pixels, at most {MAX_SIDE}; default the model's "
+                             "preset: 512 (VGG), 192 (squeezenet)")
+    parser.add_argument("--style-size", type=side_type(), default=None,
                         help="longest side of the style picture; default the preset's (squeezenet: 512), "
                              "else the same as --image-size")
     parser.add_argument("--content-layer", default=None,
@@ -140,11 +144,29 @@ def _check_files(args: argparse.Namespace) -> str | None:
     return None
 
 
+def shown(path: str | os.PathLike) -> str:
+    """A path as text that can always be printed: bytes that are not UTF-8 become U+FFFD."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def default_result(content: str, style: str) -> Path:
+    """results/style_transfer/<content stem>_x_<style stem>.png (as the package's default_output)."""
+    return Path("results/style_transfer") / f"{Path(content).stem}_x_{Path(style).stem}.png"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     problem = _check_files(args)
+    out = Path(args.output) if args.output else default_result(args.content, args.style)
+    if problem is None:   # before the network and minutes of optimisation, not after them
+        from utilities.common.output_paths import OutputPathError, check_output_file
+
+        try:
+            check_output_file(out, "-o")
+        except OutputPathError as exc:
+            problem = shown(str(exc))
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {shown(problem)}", file=sys.stderr)
         return 2
     from utilities.common.quiet_tf import import_tensorflow_quietly
 
@@ -152,11 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     import keras
 
     import models
+    from utilities.common.output_paths import disk_full_message
     from utilities.style_transfer import (
         ImageInputError,
         LayerChoiceError,
+        TransferInterrupted,
         TransferSettings,
-        default_output,
         preset_for,
         run_style_transfer,
     )
@@ -179,11 +202,24 @@ def main(argv: list[str] | None = None) -> int:
             keras.utils.set_random_seed(args.seed)
             print("note: --weights random: an untrained network gives textures, not art; the default loss "
                   "weights suit ImageNet features (docs/style_transfer.md gives weights that suit random ones)")
-        result = run_style_transfer(args.content, args.style, args.output, settings)
+        result = run_style_transfer(args.content, args.style, out, settings)
     except (ImageInputError, LayerChoiceError, models.WeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(str(exc))}", file=sys.stderr)
         return 2
-    out = Path(args.output) if args.output else default_output(args.content, args.style)
+    except TransferInterrupted as exc:
+        print(f"\ninterrupted: {shown(str(exc))}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:   # before or after the optimisation: nothing half-written (atomic files)
+        print("\ninterrupted: the files already written are complete (each is written whole); the same "
+              "command starts again", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        message = disk_full_message(exc, shown(out.parent))
+        if message is None:
+            raise
+        print(f"error: {message} (files already written are complete; {shown(out)} was not written)",
+              file=sys.stderr)
+        return 1
     w, f = result.weights, result.final
     from_preset = [name for name in result.from_preset if name.endswith("weight") or name.endswith("weights")]
     if from_preset:
@@ -191,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"loss weights: content {w.content:.3g}, style {', '.join(f'{v:.3g}' for v in w.style)}, tv {w.tv:.3g}")
     print(f"losses: content {f.content:.4g}, style {result.initial.style:.4g} -> {f.style:.4g}, tv {f.tv:.4g} "
           f"after {len(result.history)} iterations ({result.seconds:.1f} s)")
-    print(f"result {out}; figures, losses and run.json beside it")
+    print(f"result {shown(out)}; figures, losses and run.json beside it")
     return 0
 
 

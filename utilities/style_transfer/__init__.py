@@ -11,6 +11,7 @@ from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObje
 from utilities.style_transfer.presets import CONTENT_LAYER, PRESETS, STYLE_LAYERS, Preset, preset_for
 from utilities.style_transfer.transfer import (
     INITS,
+    TransferInterrupted,
     TransferResult,
     TransferSettings,
     default_output,
@@ -19,6 +20,7 @@ from utilities.style_transfer.transfer import (
 )
 
 __all__ = ["CONTENT_LAYER", "INITS", "PRESETS", "STYLE_LAYERS", "FeatureNetwork", "ImageInputError",
-           "LayerChoiceError", "LossTerms", "LossWeights", "Preset", "StyleObjective", "TransferResult",
+           "LayerChoiceError", "LossTerms", "LossWeights", "Preset", "StyleObjective", "TransferInterrupted",
+           "TransferResult",
            "TransferSettings", "content_loss", "default_output", "feature_network", "gram_matrix", "preset_for",
            "reference_weights", "run_style_transfer", "style_loss", "stylise", "tv_loss"]

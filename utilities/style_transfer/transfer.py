@@ -8,6 +8,7 @@ from the content, the style or noise, with L-BFGS or Adam (optimizers.py). With
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,21 @@ from utilities.style_transfer.outputs import (
 from utilities.style_transfer.presets import preset_for, resolve
 
 INITS = ("content", "style", "noise")
+
+
+class TransferInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the optimisation; str() is one line naming the snapshot that holds the picture so far."""
+
+    def __init__(self, iteration: int, iterations: int, snapshot: Path | None):
+        self.iteration, self.iterations, self.snapshot = iteration, iterations, snapshot
+        kept = (f"the picture so far is {shown(snapshot)}" if snapshot is not None else "no picture was kept")
+        super().__init__(f"stopped after {iteration} of {iterations} iterations; {kept}; "
+                         "the same command starts again from the beginning")
+
+
+def shown(path: str | os.PathLike) -> str:
+    """A path as printable text: file-name bytes that are not UTF-8 become U+FFFD (matplotlib refuses them)."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
@@ -141,9 +157,11 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
         network = feature_network(settings.model, settings.weights, settings.content_layer,
                                   settings.style_layers, precision=settings.precision)
     snapshots: dict[int, Path] = {}
+    latest: dict = {"iteration": 0, "image": None}
     bar = _progress(settings)
 
     def on_iteration(iteration: int, terms: LossTerms, image: Callable[[], np.ndarray]) -> None:
+        latest.update(iteration=iteration, image=image)
         bar.update(1)
         bar.set_postfix(content=f"{terms.content:.3g}", style=f"{terms.style:.3g}", tv=f"{terms.tv:.3g}",
                         refresh=False)
@@ -152,6 +170,10 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
 
     try:
         result = stylise(network, content, style, settings, on_iteration=on_iteration)
+    except KeyboardInterrupt:
+        bar.close()
+        raise TransferInterrupted(latest["iteration"], settings.iterations,
+                                  _keep_latest(latest, snapshots, paths)) from None
     finally:
         bar.close()
     result.snapshots = snapshots
@@ -165,9 +187,24 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
     return result
 
 
+def _keep_latest(latest: dict, snapshots: dict[int, Path], paths: OutputPaths) -> Path | None:
+    """After Ctrl-C: the picture of the last finished iteration as a snapshot (or the last one saved)."""
+    iteration = latest["iteration"]
+    if iteration in snapshots:
+        return snapshots[iteration]
+    if latest["image"] is not None:
+        try:
+            return save_image(latest["image"](), paths.step(iteration))
+        except (OSError, ValueError):   # a full disk: fall back on the last snapshot written
+            pass
+    return snapshots[max(snapshots)] if snapshots else None
+
+
 def _title(content_path, style_path, settings: TransferSettings, result: TransferResult) -> str:
-    weights = "random weights" if settings.weights == "random" else f"weights {Path(str(settings.weights)).name}"
-    return (f"{Path(content_path).name} in the style of {Path(style_path).name}: {settings.model} ({weights}), "
+    weights = ("random weights" if settings.weights == "random"
+               else f"weights {shown(Path(str(settings.weights)).name)}")
+    return (f"{shown(Path(content_path).name)} in the style of {shown(Path(style_path).name)}: "
+            f"{settings.model} ({weights}), "
             f"{settings.optimizer}, {len(result.history)} iterations"
             + (", colours preserved" if settings.preserve_colors else ""))
 
