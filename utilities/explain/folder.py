@@ -43,7 +43,14 @@ from utilities.common.imagenet_classes import NUM_IMAGENET_CLASSES, class_names
 from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
 from utilities.explain.engine import SharedExplanation, SharedPass
 from utilities.explain.html_page import PageCard, PageContent, PageMethod, PagePrediction, write_page
-from utilities.explain.images import ImageReadError, LoadedImage, list_images, load_image, unit_rgb_preprocess
+from utilities.explain.images import (
+    ImageReadError,
+    LoadedImage,
+    display_name,
+    list_images,
+    load_image,
+    unit_rgb_preprocess,
+)
 from utilities.explain.plotting import (
     FigureContent,
     Prediction,
@@ -103,9 +110,23 @@ class FolderReport:
 
 
 def output_stems(paths: Sequence[Path]) -> dict[Path, str]:
-    """`<stem>` per image; images sharing a stem (a.jpg, a.png) get `a_jpg`, `a_png`."""
-    counts = Counter(p.stem for p in paths)
-    return {p: p.stem if counts[p.stem] == 1 else p.name.replace(".", "_") for p in paths}
+    """`<stem>` per image; images sharing a stem (a.jpg, a.png) get `a_jpg`, `a_png`.
+
+    Stems are UTF-8 text (a name that is not gets replacement characters: `display_name`), so
+    the page can link to them; two names that become the same text get `_2`, `_3`, ...
+    """
+    counts = Counter(display_name(p.stem) for p in paths)
+    stems = {p: display_name(p.stem) if counts[display_name(p.stem)] == 1
+             else display_name(p.name).replace(".", "_") for p in paths}
+    seen: Counter = Counter()
+    for p in paths:
+        seen[stems[p]] += 1
+        if seen[stems[p]] > 1:
+            stem = stems[p]
+            while f"{stem}_{seen[stem]}" in stems.values():
+                seen[stem] += 1
+            stems[p] = f"{stem}_{seen[stem]}"
+    return stems
 
 
 def find_images(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
@@ -169,7 +190,7 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
         raise ExplainSetupError(f"--shared-scale must be one of {', '.join(SHARED_SCALES)}, got {shared_scale!r}")
     plan = folder if isinstance(folder, FolderPlan) else plan_folder(folder, methods)
     images, methods = plan.images, plan.methods
-    report = FolderReport(ignored=[p.name for p in plan.ignored])  # e.g. LICENSES.md: not images
+    report = FolderReport(ignored=[display_name(p.name) for p in plan.ignored])  # e.g. LICENSES.md: not images
     num_classes = int(model.outputs[0].shape[-1])
     if not 1 <= top_k <= num_classes:
         raise ExplainSetupError(f"--top-k {top_k} must be between 1 and the model's {num_classes} classes")
@@ -192,8 +213,8 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
                 try:
                     loaded.append(load_image(path, input_size))
                 except ImageReadError as exc:
-                    report.failed[path.name] = str(exc)
-                    echo(f"FAILED {path.name}: {exc}")
+                    report.failed[display_name(path.name)] = str(exc)
+                    echo(f"FAILED {display_name(path.name)}: {exc}")
                     bar.update(1)
             if not loaded:
                 continue
@@ -203,7 +224,7 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
                     deferred.append((image.path, result))
                 else:
                     writer.submit(_write_image_outputs, image, stems[image.path], result, outputs)
-                report.processed.append(image.path.name)
+                report.processed.append(display_name(image.path.name))
                 bar.update(1)
         if deferred:
             outputs.scales = shared_scales((result for _, result in deferred), shared_scale)
@@ -301,7 +322,7 @@ def _reload_and_write(path: Path, input_size: int, stem: str, result: ImageResul
     try:
         image = load_image(path, input_size)
     except ImageReadError as exc:
-        outputs.lost[path.name] = f"changed while the folder was explained: {exc}"
+        outputs.lost[display_name(path.name)] = f"changed while the folder was explained: {exc}"
         return None
     return _write_image_outputs(image, stem, result, outputs)
 
@@ -312,10 +333,10 @@ def _write_image_outputs(image: LoadedImage, stem: str, result: ImageResult, out
     logits, classes = result.logits, result.classes
     probabilities = softmax(logits)
     predictions = [Prediction(int(c), outputs.names[c], float(probabilities[c])) for c in classes]
-    outputs.echo(f"{image.path.name}: " + "; ".join(f"{p.index} {p.name} {p.probability:.3f}"
+    outputs.echo(f"{display_name(image.path.name)}: " + "; ".join(f"{p.index} {p.name} {p.probability:.3f}"
                                                       for p in predictions))
     size = image.network_input.shape[:2]
-    content = FigureContent(title=image.path.name, network_input=image.network_input,
+    content = FigureContent(title=display_name(image.path.name), network_input=image.network_input,
                             original=image.original, crop_box=image.crop_box, predictions=predictions)
     shown = {}
     for method, maps in result.maps.items():
@@ -342,7 +363,7 @@ def _write_image_outputs(image: LoadedImage, stem: str, result: ImageResult, out
         card, pngs = _page_maps(image, stem, shown, predictions, output_dir)
         card.figure, card.arrays = f"{stem}.png", arrays_name
         written += pngs
-    rows = [[image.path.name, rank + 1, p.index, p.name, f"{p.probability:.6f}",
+    rows = [[display_name(image.path.name), rank + 1, p.index, p.name, f"{p.probability:.6f}",
              f"{float(logits[p.index]):.6f}"] for rank, p in enumerate(predictions)]
     return content, rows, written, card
 
@@ -360,7 +381,7 @@ def _page_maps(image: LoadedImage, stem: str, shown: dict[str, np.ndarray], pred
             name = f"{folder}/{method}_{rank}.png"
             written.append(_save_png(output_dir / name, colorize(map01, cmap)))
             maps[method].append(name)
-    card = PageCard(image.path.name, f"{folder}/input.png",
+    card = PageCard(display_name(image.path.name), f"{folder}/input.png",
                     [PagePrediction(p.index, p.name, p.probability) for p in predictions], maps)
     return card, written
 

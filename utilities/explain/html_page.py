@@ -24,6 +24,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from utilities.common.atomic import write_text_atomic
+from utilities.explain.images import display_name
 
 TEMPLATE = Path(__file__).with_name("results_page.html")
 PAGE_NAME = "index.html"
@@ -77,11 +78,11 @@ def css_gradient(colormap: str, stops: int = 11) -> str:
 
 def url(path: str) -> str:
     """A relative path as an attribute value: percent-encoded (spaces, #, ?), then HTML-escaped."""
-    return html.escape(quote(path, safe="/"), quote=True)
+    return html.escape(quote(display_name(path), safe="/"), quote=True)
 
 
 def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(display_name(str(text)), quote=True)   # a name that is not UTF-8: U+FFFD
 
 
 def _card_html(number: int, card: PageCard, first: PageMethod, titles: dict[str, str]) -> str:
@@ -132,7 +133,8 @@ def render_page(content: PageContent) -> str:
                   "all": "one shared scale for every map (comparable across images, classes and methods)"}
     data = {"methods": [{"name": m.name, "title": m.title, "classMap": m.class_map,
                          "gradient": css_gradient(m.colormap), "scale": m.scale} for m in content.methods],
-            "cards": [{"name": c.name, "maps": {k: [quote(p, safe="/") for p in v] for k, v in c.maps.items()},
+            "cards": [{"name": display_name(c.name),
+                       "maps": {k: [quote(display_name(p), safe="/") for p in v] for k, v in c.maps.items()},
                        "predictions": [{"name": p.name, "index": p.index, "probability": p.probability}
                                        for p in c.predictions]} for c in content.cards],
             "scaleMode": content.scale_mode}

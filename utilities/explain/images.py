@@ -47,6 +47,13 @@ class LoadedImage:
     crop_box: tuple[int, int, int]     # (top, left, side) of the centred square in `original`
 
 
+def display_name(name: str | os.PathLike) -> str:
+    """A file name as text that can be printed, drawn and written: bytes that are not UTF-8 (which
+    Python keeps as lone surrogates, e.g. 'caf\\udce9.jpg') become U+FFFD replacement characters."""
+    text = os.fsdecode(name)
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def list_images(folder: str | Path) -> tuple[list[Path], list[Path]]:
     """(image files by extension, other files) in `folder`, sorted, hidden files skipped.
 
@@ -76,7 +83,8 @@ def read_image(path: str | Path, *, max_pixels: int = MAX_PIXELS, min_side: int 
 def _read(path: Path, max_pixels: int, min_side: int, max_side: int | None):
     """(float RGB image, (height, width) as decoded, before any reduction)."""
     if path.is_symlink() and not path.exists():
-        raise ImageReadError(f"broken symbolic link (points to {os.readlink(path)}, which does not exist)")
+        target = display_name(os.readlink(path))
+        raise ImageReadError(f"broken symbolic link (points to {target}, which does not exist)")
     try:
         data = path.read_bytes()
     except OSError as exc:

@@ -23,6 +23,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from utilities.common.figures import save_figure
+from utilities.explain.images import display_name
 
 HEATMAP_COLORMAP = "jet"
 SALIENCY_COLORMAP = "hot"
@@ -140,7 +141,7 @@ def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: f
 
 def _show(ax, image, title: str, cmap: str | None = None) -> None:
     ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="bilinear")
-    ax.set_title(title, fontsize=8, y=1.0)   # a fixed y: no search for tick labels to avoid
+    ax.set_title(display_name(title), fontsize=8, y=1.0)   # a fixed y: no search for tick labels to avoid
     ax.set_axis_off()
 
 
