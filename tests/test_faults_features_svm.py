@@ -68,23 +68,33 @@ def test_case5_a_huge_image_size_is_refused_before_any_work(size, tmp_path, caps
 
 def test_case7_a_zip_bomb_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     """3 GB of zeros in a 3 MB zip: the declared total is checked before extracting (here scaled
-    down: the shared reader's total limit lowered to 1 MB and 4 MB of zeros)."""
-    from utilities.common import archives
-
+    down: 15 Scene's 1 GB bound lowered to 1 MB, and 4 MB of zeros in 1 MB members)."""
     data = tmp_path / "15scene"
     data.mkdir()
     archive = data / scene15.ARCHIVE_NAME
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("bedroom/image_0001.jpg", encode(np.zeros((8, 8), np.uint8), "jpg"))
-        zf.writestr("bedroom/zeros.jpg", bytes(4 << 20))
+        for i in range(4):
+            zf.writestr(f"bedroom/zeros_{i}.jpg", bytes(1 << 20))
     assert archive.stat().st_size < 64 << 10
-    real = archives.extract_zip
-    monkeypatch.setattr(scene15, "extract_zip", lambda a, d: real(a, d, max_total_bytes=1 << 20))
+    assert scene15.MAX_UNPACKED_BYTES == 1 << 30 and scene15.MAX_IMAGE_BYTES < 1 << 30
+    monkeypatch.setattr(scene15, "MAX_UNPACKED_BYTES", 1 << 20)
     with pytest.raises(FeaturesSvmError, match="unpacks to 4 MB, over the 1 MB limit") as info:
         scene15.prepare(data, url="http://127.0.0.1:9/x", expected_images=None, progress=False)
     assert "\n" not in str(info.value)
     assert sorted(p.name for p in data.iterdir()) == [scene15.ARCHIVE_NAME], "nothing extracted"
     assert not (Path(scene15.__file__).parent / "_archive.py").exists(), "one archive reader: utilities.common"
+
+
+def test_case7_one_huge_member_is_refused_too(tmp_path, monkeypatch):
+    data = tmp_path / "15scene"
+    data.mkdir()
+    with zipfile.ZipFile(data / scene15.ARCHIVE_NAME, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bedroom/zeros.jpg", bytes(2 << 20))
+    monkeypatch.setattr(scene15, "MAX_IMAGE_BYTES", 1 << 20)
+    with pytest.raises(FeaturesSvmError, match="over the 1 MB limit for one file"):
+        scene15.prepare(data, url="http://127.0.0.1:9/x", expected_images=None, progress=False)
+    assert sorted(p.name for p in data.iterdir()) == [scene15.ARCHIVE_NAME]
 
 
 @pytest.mark.parametrize("kind", ["file", "read-only"])

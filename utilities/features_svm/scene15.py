@@ -49,6 +49,10 @@ CLASS_NAMES = ("bedroom", "CALsuburb", "industrial", "kitchen", "livingroom", "M
                "MITtallbuilding", "PARoffice", "store")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".pgm", ".tif", ".tiff"}
 SPLIT_DIRS = ("train", "test")
+# The real archive unpacks to about 86 MB of JPEGs of about 20 KB each; these bounds leave room for
+# a re-encoded copy and refuse a zip bomb (3 GB of zeros in 3 MB) before anything is written.
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_IMAGE_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def prepare(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, *, url: str = URL,
     tmp = Path(tempfile.mkdtemp(prefix=".images.", dir=data_dir))
     try:
         try:
-            extract_zip(archive, tmp)
+            extract_zip(archive, tmp, max_member_bytes=MAX_IMAGE_BYTES, max_total_bytes=MAX_UNPACKED_BYTES)
         except ArchiveError as exc:
             raise FeaturesSvmError(f"{exc}; delete it and run again, or {_manual_hint(url, data_dir)}") from None
         root = find_class_root(tmp)
