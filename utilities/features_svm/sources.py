@@ -55,10 +55,11 @@ def check_classes(train: ImageList, test: ImageList, class_names: Sequence[str])
     if len(empty):
         shown = ", ".join(f"{i} ({class_names[i]})" if class_names[i] != f"class {i}" else str(i)
                           for i in empty[:SHOWN])
+        what = f"class(es) {shown}"
         if len(empty) > SHOWN:
-            shown = (f"{len(empty):,} class(es), e.g. {shown} (the largest label is {int(train.labels.max()):,}, "
-                     f"{len(train.labels):,} images)")
-        raise FeaturesSvmError(f"{train.list_file}: no training image for class(es) {shown}; "
+            what = (f"{len(empty):,} classes, e.g. {shown} (the largest label is {int(train.labels.max()):,}, "
+                    f"{len(train.labels):,} images)")
+        raise FeaturesSvmError(f"{train.list_file}: no training image for {what}; "
                                "every label 0..max needs at least one training image")
     if len(test.labels) and int(test.labels.max()) >= len(class_names):
         raise FeaturesSvmError(f"{test.list_file}: label {int(test.labels.max())} has no training images "
