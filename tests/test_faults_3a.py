@@ -9,12 +9,19 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
+import pytest
 import tensorflow as tf
 
 import assignment_3a
 from tests.tiny_imagenet import write_photo
+from utilities.common import output_paths
+from utilities.finetune.explain_logging import ExplanationLogger
 from utilities.finetune.training import NonFiniteLossError, resume_advice
 
 
@@ -100,3 +107,132 @@ def test_a_best_epoch_that_exploded_does_not_make_itself_sane():
     chance = math.log(3)
     assert resume_advice(_history(10 * chance - 0.01), 1, 3).startswith("--resume continues")
     assert "do not --resume" in resume_advice(_history(10 * chance + 0.01), 1, 3)
+
+
+# --- case 11: output folders checked before work; a disk that fills up during the run ------------
+def _run_cli(tmp_path, capsys, *extra, logdir=None, checkpoint_dir=None):
+    args = _args(tmp_path, *extra)
+    if logdir is not None:
+        args[args.index("--logdir") + 1] = str(logdir)
+    if checkpoint_dir is not None:
+        args[args.index("--checkpoint-dir") + 1] = str(checkpoint_dir)
+    code = assignment_3a.main(args)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("flag", ["--logdir", "--checkpoint-dir"])
+def test_an_output_folder_that_is_a_file_is_refused_before_work(tmp_path, capsys, flag):
+    _lists(tmp_path, val_readable=True)
+    (tmp_path / "a-file").write_text("not a folder")
+    where = {"logdir" if flag == "--logdir" else "checkpoint_dir": tmp_path / "a-file" / "sub"}
+    code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1", **where)
+    line = _one_line(err)
+    assert code == assignment_3a.EXIT_ERROR and line.startswith(f"error: {flag} ") and "is a file" in line
+    assert "Training" not in out
+    assert (tmp_path / "a-file").read_text() == "not a folder"
+
+
+def test_an_output_disk_without_free_space_is_refused_before_work(tmp_path, capsys, monkeypatch):
+    _lists(tmp_path, val_readable=True)
+    real = output_paths.shutil.disk_usage
+    full = tmp_path / "full"
+
+    def disk_usage(path):
+        usage = real(path)
+        return usage._replace(free=1 << 20) if Path(path) == full else usage
+
+    monkeypatch.setattr(output_paths.shutil, "disk_usage", disk_usage)
+    code, out, err = _run_cli(tmp_path, capsys, logdir=full)
+    line = _one_line(err)
+    assert code == assignment_3a.EXIT_ERROR and line.startswith("error: --logdir") and "1 MB free" in line
+    assert "Training" not in out
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_explanations_are_written_is_one_line(tmp_path, capsys, monkeypatch):
+    """The summary writer's error (what TensorFlow raises on ENOSPC) in epoch 2's explanations:
+    exit 1, one line, epoch 1 stays checkpointed, and --resume finishes the run."""
+    _lists(tmp_path, val_readable=True)
+    original = ExplanationLogger.log
+    calls = []
+
+    def log(self, step):
+        calls.append(step)
+        if len(calls) == 3:        # before fine-tuning, epoch 1, then epoch 2
+            raise tf.errors.ResourceExhaustedError(None, None, f"{self.writer}: No space left on device")
+        return original(self, step)
+
+    monkeypatch.setattr(ExplanationLogger, "log", log)
+    code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1")
+    line = _one_line(err)
+    assert code == assignment_3a.EXIT_ERROR and "is full" in line and "--resume --run-name r" in line
+    assert tf.train.latest_checkpoint(str(tmp_path / "ckpt" / "r")).endswith("ckpt-1")
+    assert not (tmp_path / "ckpt" / "r" / "final.weights.h5").exists()
+    monkeypatch.setattr(ExplanationLogger, "log", original)
+    code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1", "--resume", "--run-name", "r")
+    assert code == 0 and "Resuming r" in out and "epoch 2/2" in out, err
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount small tmpfs file systems (root only); skip where mounting is not allowed."""
+    mounted = []
+
+    def mount(name: str, size_mb: int, read_only: bool = False) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        options = f"size={size_mb}m" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode(errors='replace').strip()})")
+        mounted.append(point)
+        return point
+
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+
+
+def test_real_read_only_disks_refused_before_work(tmp_path, capsys, tmpfs):
+    _lists(tmp_path, val_readable=True)
+    read_only = tmpfs("ro", 1, read_only=True)
+    for flag, where in (("--logdir", {"logdir": read_only / "logs"}),
+                        ("--checkpoint-dir", {"checkpoint_dir": read_only / "ckpt"})):
+        code, out, err = _run_cli(tmp_path, capsys, **where)
+        line = _one_line(err)
+        assert code == assignment_3a.EXIT_ERROR and line.startswith(f"error: {flag}"), line
+        assert "Read-only file system" in line and "Training" not in out
+
+
+@pytest.mark.slow
+def test_a_real_disk_filling_up_while_explanations_are_written(tmp_path, capsys, tmpfs, monkeypatch):
+    """--logdir on a 17 MB tmpfs filled up (a ballast file) before epoch 2's explanations are written."""
+    _lists(tmp_path, val_readable=True)
+    disk = tmpfs("disk", 17)
+    ballast = disk / "ballast"
+    original = ExplanationLogger.log
+    calls = []
+
+    def log(self, step):
+        calls.append(step)
+        if len(calls) == 3 and not ballast.exists():
+            with contextlib.suppress(OSError), ballast.open("wb") as f:
+                f.write(b"\0" * shutil.disk_usage(disk).free)
+        return original(self, step)
+
+    monkeypatch.setattr(ExplanationLogger, "log", log)
+    code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1", logdir=disk / "logs")
+    line = _one_line(err)
+    assert code == assignment_3a.EXIT_ERROR and "is full" in line and "--resume --run-name r" in line
+    assert tf.train.latest_checkpoint(str(tmp_path / "ckpt" / "r")).endswith("ckpt-1")
+    assert not (tmp_path / "ckpt" / "r" / "final.weights.h5").exists()
+    print(line)   # (--resume afterwards: test_a_full_disk_while_explanations_are_written_is_one_line)

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 import models
 from utilities.common.atomic import atomic_path
+from utilities.common.output_paths import OutputPathError, check_output_dir, disk_full_message
 from utilities.finetune import distribute
 from utilities.finetune.checkpointing import (
     CheckpointError,
@@ -152,6 +153,19 @@ class Experiment:
                                       f"`{DOWNLOADER}`, or point {flag} to a \"path label\" list")
         self.run_name, self.checkpoint_dir, self.run_dir, self.previous = self._resolve_run()
         self.cache_note = ""
+        self._check_output_dirs()
+
+    def _check_output_dirs(self) -> None:
+        """--checkpoint-dir and --logdir: folders, writable, with some free space, before any work
+        (a file, a read-only or a full disk used to fail only when the first writer opened)."""
+        folders = [("--checkpoint-dir", self.checkpoint_dir.parent)]
+        if self.chief:   # other workers write no TensorBoard files
+            folders.append(("--logdir", self.run_dir.parent))
+        try:
+            for flag, folder in folders:
+                check_output_dir(folder, flag)
+        except OutputPathError as exc:
+            raise ExperimentError(str(exc)) from None
 
     def _check_flags(self) -> None:
         c = self.config
@@ -297,6 +311,20 @@ class Experiment:
         return values
 
     def run(self) -> ExperimentResult:
+        """Train and report; a disk that fills up on the way (TensorBoard, explanations, exported
+        weights) is one line: ExperimentError, finished epochs kept, --resume continues."""
+        try:
+            return self._run()
+        except (OSError, tf.errors.OpError) as exc:
+            message = disk_full(exc, getattr(exc, "filename", None) or self.run_dir)
+            if message is None:
+                raise
+            if tf.train.latest_checkpoint(str(self.checkpoint_dir)):
+                message += (f"; the finished epochs are checkpointed: continue with python assignment_3a.py ... "
+                            f"--resume --run-name {self.run_name}")
+            raise ExperimentError(message) from None
+
+    def _run(self) -> ExperimentResult:
         c = self.config
         keras.utils.set_random_seed(c.seed)
         try:
@@ -393,6 +421,19 @@ class Experiment:
                                checkpoint_dir=self.checkpoint_dir, notes=notes)
         return ExperimentResult(self.run_name, self.run_dir, self.checkpoint_dir, history,
                                 split is not None, model, report)
+
+
+def disk_full(exc: BaseException, where) -> str | None:
+    """One line if `exc` says the disk is full: Python's OSError, h5py's (no errno, the reason in the
+    text) or TensorFlow's file error (a summary writer's flush, a checkpoint), else None."""
+    if isinstance(exc, OSError):
+        message = disk_full_message(exc, where)
+        if message is not None or "No space left on device" not in str(exc):
+            return message
+    elif not (isinstance(exc, tf.errors.OpError) and ("No space left" in exc.message
+                                                       or "quota" in exc.message.lower())):
+        return None
+    return f"the disk holding {where} is full (No space left on device); free some space and run again"
 
 
 def export_weights(model: keras.Model, dest: Path) -> Path:
