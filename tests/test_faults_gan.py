@@ -98,9 +98,10 @@ def test_a_finished_run_is_refused_without_resume_or_overwrite(tmp_path):
 
 
 def test_the_tensorboard_folder_of_a_run_is_claimed_too(tmp_path):
-    assert _run(["--epochs", "1", "--run-name", "a"], tmp_path)[0] == 0
-    # Another --results-dir, the same --logdir and run name: the TensorBoard events would mix.
-    code, out, err = _run(["--epochs", "1", "--run-name", "a"], tmp_path, results=tmp_path / "elsewhere")
+    """A new --results-dir, but --logdir/<run> holds another run's events: they would mix."""
+    (tmp_path / "logs" / "a").mkdir(parents=True)
+    (tmp_path / "logs" / "a" / "events.out.tfevents.1.host.1.v2").write_bytes(b"earlier run")
+    code, out, err = _run(["--epochs", "1", "--run-name", "a"], tmp_path)
     line = _one_line(err)
     assert code == 2 and str(tmp_path / "logs" / "a") in line and "already holds a run" in line
     assert "epoch" not in out
