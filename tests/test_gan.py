@@ -191,6 +191,7 @@ def test_cli_outputs_and_resume_equals_an_uninterrupted_run(tmp_path):
     code, out, err = _run(["--model", "cdcgan", "--epochs", "3", "--run-name", "split", "--resume",
                            "--lr-d", "0.001", *TINY], tmp_path)
     assert code == 2 and "lr_d" in err and len(err.strip().splitlines()) == 1
+    assert "--overwrite" in err and "without --resume" not in err   # the way to start over that works
 
 
 def test_progress_epochs_chosen_by_default():

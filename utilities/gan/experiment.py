@@ -192,8 +192,9 @@ def _train(config: GanConfig, data: GanImages, say) -> RunResult:
     checkpoint = RunCheckpoint(run_dir / "checkpoints", config.resume_settings(), **trainer.checkpoint_objects())
     try:
         epochs_done = checkpoint.start(config.resume)
-    except ResumeError as exc:
-        raise UsageError(str(exc)) from None
+    except ResumeError as exc:   # a new run without --resume would be refused here: say how to start over
+        raise UsageError(str(exc).replace("start a new run without --resume",
+                                          "start it over with --overwrite, or choose another --run-name")) from None
     per_epoch = steps_per_epoch(len(data.x_train), config.batch_size)
     history = History(run_dir, config.conditional, data.num_classes)
     progress = ProgressRecord(run_dir)
