@@ -25,7 +25,6 @@ from matplotlib.figure import Figure
 
 import domain_adaptation
 from tests.domain_adaptation_bsr import TRAIN_PHOTOS, bsr_archive_bytes
-from utilities.common.run_checkpoint import RunCheckpoint
 from utilities.common.run_folder import LOCK_NAME, RunFolderError
 from utilities.digits import ImageSet, load_image_set
 from utilities.domain_adaptation import Config, compare, load_domains
@@ -302,23 +301,24 @@ def test_a_read_only_or_full_output_folder_is_refused_before_any_work(tmp_path, 
 
 def test_a_full_disk_while_checkpointing_is_one_line_and_leaves_the_previous_epoch_in_charge(tmp_path, monkeypatch,
                                                                                               capsys):
-    original = RunCheckpoint.save
+    original = tf.train.CheckpointManager.save
 
-    def disk_fills_at_epoch_2(self, epochs_done):
-        if epochs_done == 2:   # what TensorFlow does: a temporary shard, then ENOSPC as RESOURCE_EXHAUSTED
-            (self.directory / "ckpt-2_temp").mkdir()
-            (self.directory / "ckpt-2_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 100)
+    def disk_fills_at_epoch_2(self, checkpoint_number=None, **kwargs):
+        if checkpoint_number == 2:  # what TensorFlow does: a temporary shard, then ENOSPC as RESOURCE_EXHAUSTED
+            temp = Path(self.directory) / "ckpt-2_temp"
+            temp.mkdir()
+            (temp / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 100)
             raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
-        return original(self, epochs_done)
+        return original(self, checkpoint_number=checkpoint_number, **kwargs)
 
-    monkeypatch.setattr(RunCheckpoint, "save", disk_fills_at_epoch_2)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", disk_fills_at_epoch_2)
     args = _args(tmp_path, "--epochs", "3")
     assert domain_adaptation.main(args) == 1
     err = _one_line(capsys.readouterr().err)
     assert "is full" in err and "--resume continues from epoch 1" in err
     checkpoints = tmp_path / "r" / "digits_dann_schedule_seed0" / "checkpoints"
     assert not list(checkpoints.glob("ckpt-2*")) and tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-1")
-    monkeypatch.setattr(RunCheckpoint, "save", original)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", original)
     assert domain_adaptation.main([*args, "--resume"]) == 0   # and the run continues once there is room
     assert "epoch 2/3" in capsys.readouterr().out
 

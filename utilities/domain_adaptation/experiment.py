@@ -217,16 +217,11 @@ def clear_run(run_dir: Path, tb_dir: Path) -> None:
 
 
 def save_checkpoint(checkpoint: RunCheckpoint, epoch: int) -> None:
-    """checkpoint.save(epoch); on a full or unwritable disk OutputWriteError (one line), the partial files
-    removed and the previous epoch's checkpoint still in charge."""
+    """checkpoint.save(epoch); on a full or unwritable disk OutputWriteError (one line). RunCheckpoint.save has
+    removed the half-written files; the previous epoch's checkpoint is still in charge."""
     try:
         checkpoint.save(epoch)
     except (OSError, tf.errors.OpError) as exc:
-        for partial in checkpoint.directory.glob(f"ckpt-{epoch}_temp*"):
-            if partial.is_dir():
-                shutil.rmtree(partial, ignore_errors=True)
-            else:
-                partial.unlink(missing_ok=True)
         reason = (getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc)).splitlines()[0]
         if isinstance(exc, tf.errors.ResourceExhaustedError) or "No space left" in reason:
             exc = OSError(errno.ENOSPC, "No space left on device")  # how TensorFlow reports ENOSPC
