@@ -213,3 +213,12 @@ def test_compare_writes_the_table_csv_and_before_after_figure(tmp_path, digits_d
     assert result.files["curves"] == tmp_path / "results" / "comparison_curves.png"
     assert result.files["curves"].stat().st_size > 1000
     assert (tmp_path / "results" / "digits_dann_fixed1_seed0" / "metrics.csv").exists()
+
+
+def test_the_report_is_printed_with_progress_bars_too(tmp_path, capsys):
+    args = ["--filters", "4,8", "--batch-size", "256", "--embedding", "none", "--epochs", "1", "--mode", "source-only",
+            "--out", str(tmp_path / "r"), "--logdir", str(tmp_path / "l")]
+    assert domain_adaptation.main(args) == 0
+    out = capsys.readouterr().out
+    assert "epoch 1/1  lambda 0.000" in out
+    assert "  test  [SOURCE] Class loss/acc: " in out and "  train [TARGET] Class loss/acc: " in out
