@@ -33,3 +33,15 @@ class ImageSet:
 def as_unit_images(images: np.ndarray) -> np.ndarray:
     """uint8 (N, 28, 28) -> float32 (N, 28, 28, 1) in [0, 1], the handouts' `/ 255`."""
     return (np.asarray(images, np.float32) / 255.0)[..., None]
+
+
+def check_labels(labels: np.ndarray, num_classes: int, where: str) -> np.ndarray:
+    """`labels` as int64 if each is in 0..num_classes-1, else DatasetUnavailable naming `where` and the first bad."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DatasetUnavailable(f"{where}: labels of shape {labels.shape} and type {labels.dtype}, expected (N,) "
+                                 "integers")
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(bad):
+        raise DatasetUnavailable(f"{where}: label {labels[bad[0]]} at index {bad[0]}, expected 0..{num_classes - 1}")
+    return labels.astype(np.int64)
