@@ -63,5 +63,6 @@ def check_output_file(path: str | os.PathLike, flag: str, *, min_free: int = MIN
 def disk_full_message(exc: OSError, where: str | os.PathLike) -> str | None:
     """One line for an OSError that means the disk is full (or over quota), else None."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"the disk holding {where} is full ({exc.strerror}); free some space and run again"
+        # os.strerror, not exc.strerror: h5py puts HDF5's whole multi-line report there
+        return f"the disk holding {where} is full ({os.strerror(exc.errno)}); free some space and run again"
     return None

@@ -31,8 +31,9 @@ class RunCheckpoint:
     """Save `objects` (models, optimizers, variables) every epoch; resume from the newest save."""
 
     def __init__(self, directory: str | Path, settings: Mapping[str, Any], *, max_to_keep: int = 2,
-                 **objects: Any):
+                 restart_hint: str = "start a new run without --resume", **objects: Any):
         self.directory = Path(directory)
+        self.restart_hint = restart_hint  # the way to a fresh run, for the changed-settings message
         self.settings = json.loads(json.dumps(dict(settings)))  # what run.json will hold, normalised
         self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
         self.checkpoint = tf.train.Checkpoint(epochs_done=self.epochs_done, **objects)
@@ -53,7 +54,7 @@ class RunCheckpoint:
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {self.settings.get(k)!r}" for k in changed)
             raise ResumeError(f"--resume: the run in {self.directory} was started with other settings ({details}); "
-                              "use the same flags, or start a new run without --resume")
+                              f"use the same flags, or {self.restart_hint}")
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as exc:
