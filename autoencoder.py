@@ -6,11 +6,15 @@
     python autoencoder.py --denoise 1.0            # step 3: inputs + N(0, 1) noise, clean targets
     python autoencoder.py --dataset digits         # offline: scikit-learn's bundled digits as 28x28
     python autoencoder.py --latent-dim 8           # beyond the handout: an 8-D code against PCA(8)
+    python autoencoder.py --pca-fit test           # PCA fitted on the plotted test points, as the handout
+    python autoencoder.py --resume                 # continue an interrupted run from its last finished epoch
     tensorboard --logdir logs/autoencoder          # losses and reconstructions every epoch
 
 Prints the model summary, the train / test loss of every epoch and a CAE-vs-PCA table
 (reconstruction BCE / MSE, k-NN accuracy and silhouette of the codes). Outputs go to
-results/autoencoder/<run name>/ (README: "Convolutional autoencoder").
+results/autoencoder/<run name>/ (docs/autoencoder.md). Every epoch is checkpointed: Ctrl-C loses
+at most the current one, and --resume with the same flags continues. A folder that already holds
+a run is never replaced without --overwrite.
 """
 from __future__ import annotations
 
@@ -19,12 +23,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     from utilities.autoencoder import AE_DATASETS, DEFAULT_EPOCHS, AutoencoderConfig
+    from utilities.autoencoder.config import PCA_FITS
     d = AutoencoderConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=AE_DATASETS, default=d.dataset,
@@ -55,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="activation of the bottleneck (default %(default)s: a ReLU on 2 units often kills one)")
     p.add_argument("--samples", type=int, default=d.samples,
                    help="test images for the 2-D maps and the CAE-vs-PCA table (default %(default)s)")
+    p.add_argument("--pca-fit", choices=PCA_FITS, default=d.pca_fit,
+                   help="what PCA is fitted on: train, the training images (like the CAE, it never sees the images "
+                        "it is scored on), or test, the --samples test images it maps (the handout's "
+                        "fit_transform) (default %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="initial weights, shuffling, noise and the test sample (default %(default)s)")
     p.add_argument("--run-name", help="folder under --results-dir and --logdir (default cae_<dataset>, "
@@ -62,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", type=Path, default=d.results_dir, help="outputs (default %(default)s)")
     p.add_argument("--logdir", type=Path, default=d.logdir, help="TensorBoard root (default %(default)s)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run of the same name from its newest checkpoint (same flags; --epochs may grow)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over a run that already exists (its checkpoints, outputs and TensorBoard events "
+                        "are removed)")
     return p
 
 
@@ -70,14 +85,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from utilities.common.quiet_tf import import_tensorflow_quietly
     import_tensorflow_quietly()
     from utilities.autoencoder import AutoencoderConfig, UsageError
-    from utilities.autoencoder.experiment import run_autoencoder
+    from utilities.autoencoder.experiment import RunFailed, RunInterrupted, run_autoencoder
     try:
         run_autoencoder(AutoencoderConfig(**vars(args)))
     except UsageError as exc:
         print(f"autoencoder.py: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except RunFailed as exc:
+        print(f"\nautoencoder.py: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except RunInterrupted as exc:
+        print(f"\nautoencoder.py: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("\nautoencoder.py: interrupted", file=sys.stderr)
+        print("\nautoencoder.py: interrupted before training began; nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

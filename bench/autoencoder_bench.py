@@ -8,7 +8,8 @@ freshly built autoencoder (models.autoencoder, same seed) for --epochs epochs pe
                   on NumPy arrays (what the handout's code does)
   plain, no XLA   the same with `jit_compile=False` (what XLA brings on this machine)
   ours            utilities.autoencoder: `compile_autoencoder` + the tf.data pipeline of
-                  `training_pairs` (shuffled in the pipeline, next batch prepared while one trains)
+                  `training_pairs` (each epoch's order a stateless shuffle keyed on the seed and the
+                  epoch, so --resume continues exactly; next batch prepared while one trains)
   noisy, NumPy    denoising the handout's way: a new `x + np.random.normal(0, 1, x.shape)` copy
                   made on the host before every epoch, then `model.fit(noisy, x)`
   noisy, ours     denoising with the noise drawn inside the pipeline (stateless, seeded)
@@ -44,7 +45,7 @@ def main() -> None:
 
     from models.autoencoder import build_autoencoder
     from utilities.autoencoder.config import parse_filters
-    from utilities.autoencoder.data import training_pairs
+    from utilities.autoencoder.data import steps_per_epoch, training_pairs
     from utilities.autoencoder.training import compile_autoencoder
     from utilities.digits import load_image_set
 
@@ -68,13 +69,16 @@ def main() -> None:
     nets = {name: model(**kw) for name, kw in {
         "plain fit": {}, "plain, no XLA": {"jit": False}, "ours": {"ours": True},
         "noisy, NumPy": {}, "noisy, ours": {"ours": True}}.items()}
+    # one endless stream each (epoch after epoch, as autoencoder.py feeds `fit`), cut into epochs by steps_per_epoch
     clean, noisy = training_pairs(x, batch, 0), training_pairs(x, batch, 0, noise_std=1.0)
+    steps = steps_per_epoch(len(x), batch)
     runs = {
         "plain fit": lambda e: nets["plain fit"].fit(x, x, batch_size=batch, epochs=e, verbose=0),
         "plain, no XLA": lambda e: nets["plain, no XLA"].fit(x, x, batch_size=batch, epochs=e, verbose=0),
-        "ours": lambda e: nets["ours"].fit(clean, epochs=e, verbose=0, shuffle=False),
+        "ours": lambda e: nets["ours"].fit(clean, epochs=e, steps_per_epoch=steps, verbose=0, shuffle=False),
         "noisy, NumPy": lambda e: numpy_noisy(nets["noisy, NumPy"], e),
-        "noisy, ours": lambda e: nets["noisy, ours"].fit(noisy, epochs=e, verbose=0, shuffle=False),
+        "noisy, ours": lambda e: nets["noisy, ours"].fit(noisy, epochs=e, steps_per_epoch=steps, verbose=0,
+                                                         shuffle=False),
     }
     for run in runs.values():
         run(1)  # warm-up: tracing and XLA compilation

@@ -19,7 +19,7 @@ from utilities.autoencoder.comparison import (
     pca_reconstruct,
     write_scores,
 )
-from utilities.autoencoder.data import add_noise, evaluation_subset, one_per_class, training_pairs
+from utilities.autoencoder.data import add_noise, evaluation_subset, one_per_class, steps_per_epoch, training_pairs
 from utilities.autoencoder.grids import tile_rows
 
 
@@ -108,27 +108,40 @@ def test_noise_has_the_asked_std_and_clipping_is_optional():
     np.testing.assert_array_equal(clipped, np.clip(noisy, 0, 1))
 
 
+def _epochs(ds, steps: int) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    batches = [(i.numpy(), t.numpy()) for i, t in ds]
+    return [batches[e:e + steps] for e in range(0, len(batches), steps)]
+
+
 def test_training_pairs_noisy_inputs_clean_targets_fresh_every_epoch():
     x = np.random.default_rng(0).random((50, 28, 28, 1), dtype=np.float32)
-    ds = training_pairs(x, 16, seed=3, noise_std=0.5)
-    first, second = list(ds), list(ds)
-    assert [int(i.shape[0]) for i, _ in first] == [16, 16, 16, 2]
+    steps = steps_per_epoch(50, 16)
+    first, second = _epochs(training_pairs(x, 16, seed=3, noise_std=0.5, epochs=2), steps)
+    assert steps == 4 and [int(i.shape[0]) for i, _ in first] == [16, 16, 16, 2]
     for inputs, targets in first:
-        diff = inputs.numpy() - targets.numpy()
+        diff = inputs - targets
         assert 0.4 < diff.std() < 0.6
-        assert any(np.allclose(t, x[k]) for t in targets.numpy()[:1] for k in range(50))  # clean images
-    targets = np.concatenate([t.numpy() for _, t in first])
-    np.testing.assert_allclose(np.sort(targets.ravel()), np.sort(x.ravel()))  # each image once per epoch
-    assert not np.allclose(first[0][0].numpy(), second[0][0].numpy())  # new order and noise next epoch
-    again = list(training_pairs(x, 16, seed=3, noise_std=0.5))
-    for (a, b), (c, d) in zip(first, again, strict=True):
-        np.testing.assert_array_equal(a.numpy(), c.numpy())
-        np.testing.assert_array_equal(b.numpy(), d.numpy())
-    clipped = np.concatenate([i.numpy() for i, _ in training_pairs(x, 16, 3, noise_std=2.0, clip=True)])
+        assert any(np.allclose(t, x[k]) for t in targets[:1] for k in range(50))  # clean images
+    for epoch in (first, second):
+        targets = np.concatenate([t for _, t in epoch])
+        np.testing.assert_allclose(np.sort(targets.ravel()), np.sort(x.ravel()))  # each image once per epoch
+    assert not np.allclose(first[0][0], second[0][0])  # new order and noise next epoch
+    again = _epochs(training_pairs(x, 16, seed=3, noise_std=0.5, epochs=2), steps)
+    resumed = _epochs(training_pairs(x, 16, seed=3, noise_std=0.5, first_epoch=1, epochs=1), steps)
+    for (a, b), (c, d) in zip(first + second, again[0] + again[1], strict=True):   # a rerun: the same batches
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    for (a, b), (c, d) in zip(second, resumed[0], strict=True):   # resumed after epoch 1: epoch 2's batches
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    endless = training_pairs(x, 16, seed=3, noise_std=0.5).take(3 * steps)   # epochs=None: no end
+    assert sum(1 for _ in endless) == 3 * steps
+    clipped = np.concatenate([i for i, _ in _epochs(training_pairs(x, 16, 3, noise_std=2.0, clip=True, epochs=1),
+                                                    steps)[0]])
     assert clipped.min() == 0.0 and clipped.max() == 1.0
-    plain = list(training_pairs(x, 16, seed=3))
+    plain = _epochs(training_pairs(x, 16, seed=3, epochs=1), steps)[0]
     for inputs, targets in plain:
-        np.testing.assert_array_equal(inputs.numpy(), targets.numpy())
+        np.testing.assert_array_equal(inputs, targets)
 
 
 def test_evaluation_subset_and_examples():
@@ -184,9 +197,30 @@ def test_comparison_scores_pca_and_a_given_map(tmp_path):
     rows = [r.scores for r in results.values()]
     path = write_scores(rows, tmp_path / "comparison.csv")
     lines = path.read_text().splitlines()
-    assert lines[0] == "method,latent_dim,inputs,bce,mse,knn_accuracy,silhouette" and len(lines) == 5
-    assert "k-NN acc" in format_scores(rows)
+    assert lines[0] == "method,latent_dim,inputs,bce,mse,knn_accuracy,silhouette,fitted_on" and len(lines) == 5
+    assert all(line.endswith(",train") for line in lines[1:])
+    assert "k-NN acc" in format_scores(rows) and "fitted on" in format_scores(rows)
     np.testing.assert_allclose(pca_reconstruct(pca, x), results["PCA", "clean"].reconstructions)
+    np.testing.assert_allclose(pca_reconstruct(pca, x), results["PCA", "clean"].reconstructions)
+
+
+def test_pca_fitted_on_the_evaluated_images_says_so_and_fits_them_better():
+    """--pca-fit test: PCA of the evaluated points themselves (the handout's fit_transform) is marked in the
+    table, and on the points it was fitted on its squared error can only be lower than a PCA fitted elsewhere."""
+    x, y = _clusters(seed=0)
+    other, _ = _clusters(seed=1)
+    other = np.clip(other + 0.2 * np.random.default_rng(2).random(other.shape, dtype=np.float32), 0, 1)
+    def encode(images):   # a stand-in CAE
+        return images.reshape(len(images), -1)[:, 100:102]
+
+    def decode(codes):
+        return np.full((len(codes), 28, 28, 1), 0.5, np.float32)
+
+    by_test = compare_with_pca(encode, decode, fit_pca(x, 2), other, y, x, y, {"clean": x}, pca_fitted_on="test")
+    by_train = compare_with_pca(encode, decode, fit_pca(other, 2), other, y, x, y, {"clean": x})
+    assert by_test["PCA", "clean"].scores.fitted_on == "test" and by_test["CAE", "clean"].scores.fitted_on == "train"
+    assert by_train["PCA", "clean"].scores.fitted_on == "train"
+    assert by_test["PCA", "clean"].scores.mse < by_train["PCA", "clean"].scores.mse
 
 
 def test_tile_rows_clips_and_lays_out():

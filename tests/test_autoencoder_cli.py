@@ -19,7 +19,7 @@ from utilities.digits.keras_files import FASHION_FILES
 
 TINY = ["--epochs", "2", "--filters", "4,8", "--batch-size", "64", "--samples", "60", "--no-progress"]
 OUTPUTS = {"summary.txt", "history.csv", "losses.png", "reconstructions.png", "latent_vs_pca.png",
-           "comparison.csv", "autoencoder.weights.h5"}
+           "comparison.csv", "autoencoder.weights.h5", "checkpoints", ".lock"}  # .lock: the run folder's (released)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -49,6 +49,7 @@ def test_denoising_run_on_digits_writes_everything_and_repeats_for_a_seed(tmp_pa
     assert "enc_conv1" in out and "dec_conv1" in out and "Total params" in out  # the model summary
     assert "epoch 2/2" in out and "test loss" in out and "k-NN acc" in out
     assert "enc_pool1" in (run / "summary.txt").read_text()
+    assert {"run.json", "checkpoint", "ckpt-2.index"} <= {p.name for p in (run / "checkpoints").iterdir()}
     history = _rows(run / "history.csv")
     assert [r["epoch"] for r in history] == ["1", "2"]
     assert all(0 < float(r[k]) < 1 for r in history for k in ("train_bce", "test_bce", "train_mse", "test_mse"))

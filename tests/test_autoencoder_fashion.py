@@ -53,7 +53,7 @@ def test_bad_file_in_data_dir_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert err.startswith(f"autoencoder.py: {folder / 't10k-labels-idx1-ubyte.gz'}: label 10 at index 10")
-    assert not (tmp_path / "results").exists()
+    assert not any((tmp_path / "results").iterdir())   # the folder was checked (created); no run in it
 
 
 def test_data_dir_with_digits_is_refused(tmp_path, capsys):
@@ -82,9 +82,10 @@ def _subset(data: ImageSet, train_per_class: int, test_per_class: int, seed: int
 
 
 # Measured on this project's 2-core machine (handout network, 6,000 training / 1,000 test images,
-# 3 epochs of 47 steps, seed 0): test BCE 0.407 / 0.365 / 0.356 against 0.493 for the mean image;
-# CAE vs PCA(2): BCE 0.356 vs 0.395, k-NN 0.522 vs 0.488, silhouette 0.031 vs -0.030. The same
-# network untrained (seeds 0-2) gives codes with k-NN 0.26-0.33.
+# 3 epochs of 47 steps, seed 0, the epoch-keyed pipeline of --resume): test BCE 0.404 / 0.370 / 0.355
+# against 0.493 for the mean image; CAE vs PCA(2): BCE 0.355 vs 0.395, k-NN 0.508 vs 0.488,
+# silhouette 0.012 vs -0.030 (before that pipeline: 0.356, k-NN 0.522). The same network untrained
+# (seeds 0-2) gives codes with k-NN 0.26-0.33.
 SUBSET_TRAIN_PER_CLASS, SUBSET_TEST_PER_CLASS, SUBSET_EPOCHS = 600, 100, 3
 
 
@@ -99,11 +100,11 @@ def test_handout_cae_learns_real_fashion_mnist(real_fashion_mnist, tmp_path, mon
     baseline = binary_cross_entropy(data.x_test, mean_image)  # 0.493: an autoencoder that learned nothing
     history = result.history
     assert history["val_loss"][-1] < history["val_loss"][0]
-    assert history["val_loss"][-1] < baseline - 0.10, (history["val_loss"], baseline)  # 0.356
+    assert history["val_loss"][-1] < baseline - 0.10, (history["val_loss"], baseline)  # 0.355
     scores = {(s.method, s.inputs): s for s in result.scores}
     cae, pca = scores["CAE", "clean"], scores["PCA", "clean"]
     assert cae.latent_dim == 2 and cae.bce < baseline - 0.10, (cae, baseline)
     assert cae.bce < 0.95 * pca.bce, (cae, pca)  # 0.90 measured: two learned numbers beat two principal components
-    assert cae.knn_accuracy > 0.42, cae  # 0.52 (untrained: <= 0.33, chance 0.10): the code keeps clothes apart
+    assert cae.knn_accuracy > 0.42, cae  # 0.51 (untrained: <= 0.33, chance 0.10): the code keeps clothes apart
     assert cae.silhouette > -0.1, cae
     assert pca.knn_accuracy > CHANCE + 0.3, pca  # 0.49: the real images, not noise

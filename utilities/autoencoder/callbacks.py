@@ -1,4 +1,5 @@
-"""Keras callbacks of a run: a tqdm progress bar with one line per epoch, and reconstructions in TensorBoard.
+"""Keras callbacks of a run: a tqdm progress bar with one line per epoch, reconstructions in TensorBoard,
+and the per-epoch checkpoint hook.
 
 Loss scalars go to TensorBoard through Keras' own `keras.callbacks.TensorBoard` (train/ and
 validation/ runs: `epoch_loss` is the binary cross-entropy, `epoch_mse` the mean squared error).
@@ -63,3 +64,14 @@ class ReconstructionImages(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writer.close()
+
+
+class AfterEachEpoch(keras.callbacks.Callback):
+    """Calls `save(epochs_done, logs)` at the end of every epoch (after validation): the run's checkpoint."""
+
+    def __init__(self, save: Callable[[int, dict], None]):
+        super().__init__()
+        self.save = save
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.save(epoch + 1, dict(logs or {}))

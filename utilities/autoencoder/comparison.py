@@ -2,7 +2,8 @@
 
 For each kind of input (the clean test images; for a denoiser also their noisy copies) and each
 method (the CAE; scikit-learn's PCA with as many components, fitted on the clean training
-images), four numbers on the evaluation images:
+images, or with --pca-fit test on the clean evaluation images themselves, as the handout's
+`PCA(2).fit_transform(test points)`), four numbers on the evaluation images:
 
     bce           binary cross-entropy of the reconstruction against the clean image (the CAE's
                   training loss; PCA's inverse transform is clipped to [0, 1] first, which only helps it)
@@ -45,6 +46,7 @@ class Scores:
     mse: float
     knn_accuracy: float
     silhouette: float
+    fitted_on: str = "train"  # the images the method was fitted on: "train", or "test" (PCA, --pca-fit test)
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,16 @@ def _flat(images: np.ndarray) -> np.ndarray:
 
 
 def _score(method: str, inputs: str, codes: np.ndarray, reconstructions: np.ndarray, targets: np.ndarray,
-           labels: np.ndarray, knn: KNeighborsClassifier) -> MapResult:
+           labels: np.ndarray, knn: KNeighborsClassifier, fitted_on: str = "train") -> MapResult:
     scores = Scores(method, codes.shape[1], inputs, binary_cross_entropy(targets, reconstructions),
                     mean_squared_error(targets, reconstructions), float(knn.score(codes, labels)),
-                    float(silhouette_score(codes, labels)))
+                    float(silhouette_score(codes, labels)), fitted_on)
     return MapResult(scores, codes, reconstructions)
 
 
-def fit_pca(x_train: np.ndarray, components: int, seed: int = 0) -> PCA:
-    """PCA of the flattened training images."""
-    return PCA(n_components=components, random_state=seed).fit(_flat(x_train))
+def fit_pca(images: np.ndarray, components: int, seed: int = 0) -> PCA:
+    """PCA of the flattened images (the training images, or with --pca-fit test the evaluated test images)."""
+    return PCA(n_components=components, random_state=seed).fit(_flat(images))
 
 
 def pca_reconstruct(pca: PCA, images: np.ndarray) -> np.ndarray:
@@ -91,11 +93,14 @@ def pca_reconstruct(pca: PCA, images: np.ndarray) -> np.ndarray:
 
 def compare_with_pca(encode: Callable[[np.ndarray], np.ndarray], decode: Callable[[np.ndarray], np.ndarray],
                      pca: PCA, x_train: np.ndarray, y_train: np.ndarray, targets: np.ndarray, labels: np.ndarray,
-                     inputs: dict[str, np.ndarray], seed: int = 0) -> dict[tuple[str, str], MapResult]:
+                     inputs: dict[str, np.ndarray], seed: int = 0,
+                     pca_fitted_on: str = "train") -> dict[tuple[str, str], MapResult]:
     """{(method, input kind): MapResult} for 'CAE' (encode/decode) and `pca` on each of `inputs`.
 
     `targets` are the clean evaluation images, `inputs` maps a name ('clean', 'noisy') to what the
-    models are given; `encode` / `decode` turn images into codes and codes into images.
+    models are given; `encode` / `decode` turn images into codes and codes into images;
+    `pca_fitted_on` says what `pca` was fitted on (the table's `fitted_on` column). The k-NN
+    classifiers are fitted on the codes of training images for both methods, whatever PCA saw.
     """
     pick = np.random.default_rng(seed).permutation(len(x_train))[:KNN_TRAIN_IMAGES]
     knns = {"CAE": np.asarray(encode(x_train[pick])), "PCA": pca.transform(_flat(x_train[pick]))}
@@ -105,7 +110,7 @@ def compare_with_pca(encode: Callable[[np.ndarray], np.ndarray], decode: Callabl
         codes = np.asarray(encode(images))
         results["CAE", kind] = _score("CAE", kind, codes, np.asarray(decode(codes)), targets, labels, knns["CAE"])
         results["PCA", kind] = _score("PCA", kind, pca.transform(_flat(images)), pca_reconstruct(pca, images),
-                                      targets, labels, knns["PCA"])
+                                      targets, labels, knns["PCA"], pca_fitted_on)
     return results
 
 
@@ -121,7 +126,8 @@ def write_scores(rows: list[Scores], dest: str | os.PathLike) -> Path:
 
 def format_scores(rows: list[Scores]) -> str:
     """The table as aligned text for the terminal."""
-    lines = [f"{'method':<7}{'code':>5}  {'inputs':<7}{'BCE':>8}{'MSE':>8}{'k-NN acc':>10}{'silhouette':>12}"]
+    lines = [f"{'method':<7}{'code':>5}  {'inputs':<7}{'BCE':>8}{'MSE':>8}{'k-NN acc':>10}{'silhouette':>12}"
+             f"  fitted on"]
     lines += [f"{r.method:<7}{r.latent_dim:>4}D  {r.inputs:<7}{r.bce:>8.4f}{r.mse:>8.4f}{r.knn_accuracy:>10.3f}"
-              f"{r.silhouette:>12.3f}" for r in rows]
+              f"{r.silhouette:>12.3f}  {r.fitted_on}" for r in rows]
     return "\n".join(lines)

@@ -13,6 +13,12 @@ the 1,347 bundled training digits give 11 steps per epoch and the 4,000 of mnist
 more passes."""
 IMAGE_SIZE = 28
 CODE_ACTIVATIONS = ("linear", "relu")
+PCA_FITS = ("train", "test")
+"""What PCA is fitted on: the clean training images (default: like the CAE, it never sees the images it
+is scored on), or the evaluated test images themselves (the handout's `PCA(2).fit_transform(test points)`)."""
+RESUME_KEYS = ("dataset", "denoise", "clip", "batch_size", "lr", "latent_dim", "code_activation", "seed")
+"""The settings a resumed run must share with the run it continues (--epochs may grow; the evaluation
+flags --samples / --pca-fit and the places may change)."""
 
 
 class UsageError(ValueError):
@@ -47,10 +53,13 @@ class AutoencoderConfig:
     code_activation: str = "linear"
     samples: int = 1000
     seed: int = 0
+    pca_fit: str = "train"
     run_name: str | None = None
     results_dir: Path = Path("results/autoencoder")
     logdir: Path = Path("logs/autoencoder")
     progress: bool = True
+    resume: bool = False
+    overwrite: bool = False
 
     @property
     def widths(self) -> tuple[int, ...]:
@@ -80,6 +89,14 @@ class AutoencoderConfig:
     def run_logdir(self) -> Path:
         return Path(self.logdir) / self.name
 
+    def resume_settings(self, train_images: int) -> dict[str, Any]:
+        """What `run.json` records and `--resume` compares (RunCheckpoint names any that changed)."""
+        from models.autoencoder import default_pools
+        widths = self.widths
+        return {k: getattr(self, k) for k in RESUME_KEYS} | {
+            "widths": list(widths), "pools": default_pools(widths) if self.pools is None else self.pools,
+            "train_images": train_images}
+
     def validate(self) -> AutoencoderConfig:
         """Raise UsageError naming the first unusable flag."""
         from models.autoencoder import ArchitectureError, check_architecture
@@ -95,6 +112,9 @@ class AutoencoderConfig:
             (self.latent_dim >= 1, f"--latent-dim {self.latent_dim}: the code needs at least one unit"),
             (self.code_activation in CODE_ACTIVATIONS,
              f"--code-activation {self.code_activation!r}: choose one of {', '.join(CODE_ACTIVATIONS)}"),
+            (self.pca_fit in PCA_FITS, f"--pca-fit {self.pca_fit!r}: choose one of {', '.join(PCA_FITS)}"),
+            (not (self.resume and self.overwrite),
+             "--resume and --overwrite: choose one (continue the run, or start it over)"),
             (self.samples >= 20, f"--samples {self.samples}: at least 20 test images for the maps and scores"),
             (not self.run_name or "/" not in self.run_name and self.run_name not in (".", ".."),
              f"--run-name {self.run_name!r}: a plain folder name, no '/'"),

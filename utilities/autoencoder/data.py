@@ -3,8 +3,9 @@
 The handout's denoiser sees `x + N(0, std^2)` noise and learns to return the clean `x`. With
 std 1.0 on images in [0, 1] the noise dominates; `clip` keeps the noisy input in [0, 1] (as
 the Keras blog's denoiser does), without it the input is the handout's plain sum. Training
-batches get fresh noise every epoch (seeded, so a run repeats); the test set's noisy copy is
-drawn once, so every epoch's test loss measures the same inputs.
+batches get fresh noise every epoch (seeded by the epoch's number, so a run repeats and a resumed
+run continues exactly); the test set's noisy copy is drawn once, so every epoch's test loss
+measures the same inputs.
 """
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ def load_images(dataset: str, data_dir: Path | None = None) -> ImageSet:
     """The image set (from `data_dir` if given), or UsageError with the one-line reason (a missing or bad file).
 
     The loaders say on stderr where the images came from (utilities.digits); Fashion-MNIST's says where
-    to put the files when it has none.
+    to put the files when it has none. Every file is checked when read (labels 0..9 included).
     """
     try:
         return load_image_set(dataset, **({"data_dir": data_dir} if data_dir is not None else {}))
     except DatasetUnavailable as exc:
-        hint = "" if dataset == "digits" else " (offline? --dataset digits uses the digits bundled with scikit-learn)"
+        reachable = not any(word in str(exc) for word in ("could not download", "could not be reached", "cut off"))
+        hint = ("" if dataset == "digits" or reachable  # a bad file: the hint would only mislead
+                else " (offline? --dataset digits uses the digits bundled with scikit-learn)")
         raise UsageError(f"{exc}{hint}") from None
 
 
@@ -37,25 +40,44 @@ def add_noise(images: np.ndarray, std: float, clip: bool, seed: int) -> np.ndarr
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
 
 
-def training_pairs(images: np.ndarray, batch_size: int, seed: int, noise_std: float = 0.0,
-                   clip: bool = False) -> tf.data.Dataset:
-    """Batches of (input, clean target): shuffled every epoch, inputs noisy when `noise_std` > 0.
+def training_pairs(images: np.ndarray, batch_size: int, seed: int, noise_std: float = 0.0, clip: bool = False,
+                   first_epoch: int = 0, epochs: int | None = None) -> tf.data.Dataset:
+    """Batches of (input, clean target) for epochs `first_epoch`, `first_epoch` + 1, ... one after another.
 
-    Both the order and the noise come from `seed` and change from one pass to the next
-    (reshuffle / rerandomize each iteration), so every epoch sees new noise and a rerun the same.
+    Epoch e is a function of (`seed`, e) alone: its order is a stateless shuffle and its noise
+    (inputs noisy when `noise_std` > 0) stateless normals, both keyed on (seed, e, batch). So
+    every epoch sees a new order and new noise, a rerun the same, and a run resumed after epoch
+    k (`first_epoch=k`) exactly the batches the uninterrupted run would have seen. `epochs`
+    epochs (None: without end): give Keras `fit` `steps_per_epoch` (`steps_per_epoch(...)`),
+    it then draws each epoch's batches from the one stream.
     """
-    batches = (tf.data.Dataset.from_tensor_slices(np.asarray(images, np.float32))
-               .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size))
-    if not noise_std:
-        return batches.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    x = tf.constant(np.asarray(images, np.float32))
+    n = len(images)
+    base = tf.constant([seed, 0], tf.int64)
 
-    def noisy_pair(x, pair_seed):
-        noisy = x + noise_std * tf.random.stateless_normal(tf.shape(x), seed=pair_seed, dtype=x.dtype)
-        return (tf.clip_by_value(noisy, 0.0, 1.0) if clip else noisy), x
+    def one_epoch(epoch):
+        key = tf.random.experimental.stateless_fold_in(base, epoch)
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                         seed=tf.random.experimental.stateless_fold_in(key, 0))
+        return (tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+                .map(lambda step, pick: (key, step, pick)))
 
-    return tf.data.Dataset.zip(batches, seeds).map(noisy_pair).prefetch(tf.data.AUTOTUNE)
+    def pair(key, step, pick):
+        clean = tf.gather(x, pick)
+        if not noise_std:
+            return clean, clean
+        noise_key = tf.random.experimental.stateless_fold_in(tf.random.experimental.stateless_fold_in(key, 1), step)
+        noisy = clean + noise_std * tf.random.stateless_normal(tf.shape(clean), seed=noise_key, dtype=clean.dtype)
+        return (tf.clip_by_value(noisy, 0.0, 1.0) if clip else noisy), clean
+
+    last = np.iinfo(np.int64).max if epochs is None else first_epoch + epochs
+    # a plain map: on 2 shared cores a parallel one cost more than it gave; prefetch overlaps it with training
+    return tf.data.Dataset.range(first_epoch, last).flat_map(one_epoch).map(pair).prefetch(tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(count: int, batch_size: int) -> int:
+    """Batches in one epoch of `count` images (the last one may be smaller)."""
+    return -(-count // batch_size)
 
 
 def evaluation_subset(count: int, labels: np.ndarray, seed: int) -> np.ndarray:
