@@ -199,8 +199,9 @@ def test_disk_full_while_checkpointing(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(RunCheckpoint, "save", save)
     assert cli.main(_flags(tmp_path, "--epochs", "3")) == 1
     run = tmp_path / "results" / "cae_digits"
-    assert _one_line(capsys) == (f"autoencoder.py: cannot write in {run} (No space left on device); 1 finished "
-                                 "epoch is checkpointed: add --resume to continue")
+    assert _one_line(capsys) == (f"autoencoder.py: the disk holding {run} is full (No space left on device); free "
+                                 "some space and run again; 1 finished epoch is checkpointed: add --resume to "
+                                 "continue")
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("ckpt-1")
 
 

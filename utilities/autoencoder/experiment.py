@@ -193,10 +193,12 @@ def _write_failure(exc: BaseException, where: Path, epochs_done: int) -> RunFail
             return RunFailed(f"cannot write {exc.filename or where} ({exc.strerror}){kept}")
     elif isinstance(exc, tf.errors.OpError):  # TensorFlow's own writers (checkpoints) say it this way
         text = str(exc)
-        for reason in ("No space left on device", "Disk quota exceeded", "Read-only file system",
-                       "Permission denied"):
-            if reason in text:
-                return RunFailed(f"cannot write in {where} ({reason}){kept}")
+        for code in (errno.ENOSPC, errno.EDQUOT):
+            if os.strerror(code) in text:
+                return RunFailed(disk_full_message(OSError(code, os.strerror(code)), where) + kept)
+        for code in WRITE_ERRNOS:
+            if os.strerror(code) in text:
+                return RunFailed(f"cannot write in {where} ({os.strerror(code)}){kept}")
     return None
 
 
