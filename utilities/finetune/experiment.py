@@ -20,6 +20,7 @@ import tensorflow as tf
 import models
 from utilities.common.atomic import atomic_path
 from utilities.common.output_paths import OutputPathError, check_output_dir, disk_full_message
+from utilities.common.summary_state import summary_state_restored
 from utilities.finetune import distribute
 from utilities.finetune.checkpointing import (
     CheckpointError,
@@ -314,7 +315,8 @@ class Experiment:
         """Train and report; a disk that fills up on the way (TensorBoard, explanations, exported
         weights) is one line: ExperimentError, finished epochs kept, --resume continues."""
         try:
-            return self._run()
+            with summary_state_restored():   # a writer that failed to flush must not stay the default
+                return self._run()
         except (OSError, tf.errors.OpError) as exc:
             message = disk_full(exc, getattr(exc, "filename", None) or self.run_dir)
             if message is None:
