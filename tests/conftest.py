@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "1")   # as the CLIs run (utilities/common/quiet_tf.py)
@@ -59,3 +61,25 @@ def tiny_cli(monkeypatch, tiny_model):
     spec = dataclasses.replace(models.get_spec("vgg16"), input_size=SIZE, preprocess=tiny_preprocess)
     monkeypatch.setattr(models, "get_spec", lambda name, weights=None: spec)
     monkeypatch.setattr(models, "build_model", lambda *a, **k: tiny_model)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """Mount small tmpfs file systems (root only); skip where mounting is not allowed."""
+    mounted = []
+
+    def mount(name: str, size_mb: int, read_only: bool = False) -> Path:
+        point = tmp_path / name
+        point.mkdir()
+        options = f"size={size_mb}m" + (",ro" if read_only else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode(errors='replace').strip()})")
+        mounted.append(point)
+        return point
+
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command")
+    yield mount
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -178,28 +177,6 @@ def test_a_full_disk_while_explanations_are_written_is_one_line(tmp_path, capsys
     monkeypatch.setattr(ExplanationLogger, "log", original)
     code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1", "--resume", "--run-name", "r")
     assert code == 0 and "Resuming r" in out and "epoch 2/2" in out, err
-
-
-@pytest.fixture
-def tmpfs(tmp_path):
-    """Mount small tmpfs file systems (root only); skip where mounting is not allowed."""
-    mounted = []
-
-    def mount(name: str, size_mb: int, read_only: bool = False) -> Path:
-        point = tmp_path / name
-        point.mkdir()
-        options = f"size={size_mb}m" + (",ro" if read_only else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode(errors='replace').strip()})")
-        mounted.append(point)
-        return point
-
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    yield mount
-    for point in reversed(mounted):
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
 
 
 def test_real_read_only_disks_refused_before_work(tmp_path, capsys, tmpfs):

@@ -246,28 +246,6 @@ def test_a_checkpoint_that_fails_to_write_leaves_no_partial_files(tmp_path, monk
     assert checkpoint.manager.latest_checkpoint.endswith("ckpt-1")
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """Mount small tmpfs file systems (root only); skip where mounting is not allowed."""
-    mounted = []
-
-    def mount(name: str, size_mb: int, read_only: bool = False) -> Path:
-        point = tmp_path / name
-        point.mkdir()
-        options = f"size={size_mb}m" + (",ro" if read_only else "")
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode(errors='replace').strip()})")
-        mounted.append(point)
-        return point
-
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    yield mount
-    for point in reversed(mounted):
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
-
-
 def test_real_read_only_and_small_disks_refused_before_work(tmp_path, tmpfs):
     read_only, small = tmpfs("ro", 1, read_only=True), tmpfs("small", 4)
     code, out, err = _run(["--results-dir", str(read_only / "r"), "--epochs", "1"], tmp_path)
