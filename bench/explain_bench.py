@@ -48,18 +48,19 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-from utilities.explain._graph import tap_model  # noqa: E402
-from utilities.explain.engine import SharedPass  # noqa: E402
-from utilities.explain.folder import explain_folder  # noqa: E402
-from utilities.explain.gradcam import GradCAM  # noqa: E402
-from utilities.explain.images import (  # noqa: E402
-    list_images,
-    load_image,
-    unit_rgb_preprocess,  # noqa: E402
+from bench._explain_rows import (  # noqa: E402
+    TOP_K,
+    Folder,
+    InputGradient,
+    KerasIoRecipe,
+    Separate,
+    Shared,
+    bench_folder,
+    best_of,
 )
-from utilities.explain.saliency import VanillaGradient  # noqa: E402
+from utilities.explain.images import list_images, load_image, unit_rgb_preprocess  # noqa: E402
 
-TOP_K, LAYER = 3, "block5_conv3"
+LAYER = "block5_conv3"
 
 
 def he_scaled_vgg16(seed: int = 0) -> keras.Model:
@@ -85,118 +86,11 @@ def bf16_copy(model: keras.Model) -> keras.Model:
     return copy
 
 
-class ForwardBackward:
-    """The ceiling: forward + one backward pass to the input (top-1 logit), batched and traced."""
-
-    def __init__(self, model, preprocess, batch_size):
-        self.batch_size = batch_size
-
-        @tf.function(reduce_retracing=True)
-        def step(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                logits = tf.cast(model(preprocess(x), training=False), tf.float32)
-                top1 = tf.reduce_sum(tf.reduce_max(logits, axis=1))
-            return tape.gradient(top1, x)
-        self.step = step
-
-    def __call__(self, images):
-        for i in range(0, len(images), self.batch_size):
-            self.step(tf.constant(images[i:i + self.batch_size])).numpy()
-
-
-class Separate:
-    """(classes (N,K), saliency (N,1,H,W), gradcam (N,K,h,w)): each method its own forward pass."""
-
-    def __init__(self, model, preprocess, batch_size):
-        self.cam = GradCAM(model, LAYER, preprocess=preprocess, batch_size=batch_size)
-        self.saliency = VanillaGradient(model, preprocess=preprocess, batch_size=batch_size)
-
-    def __call__(self, images):
-        cam = self.cam.explain(images, top_k=TOP_K)
-        sal = self.saliency.explain(images, cam.classes[:, :1])
-        return cam.classes, sal.maps, cam.maps
-
-
-class Shared:
-    """The same maps from one shared pass (utilities/explain/engine.py)."""
-
-    def __init__(self, model, preprocess, batch_size):
-        self.engine = SharedPass({"gradcam": GradCAM(model, LAYER, preprocess=preprocess),
-                                  "saliency": VanillaGradient(model, preprocess=preprocess)},
-                                 top_k=TOP_K, batch_size=batch_size)
-
-    def __call__(self, images):
-        result = self.engine.explain(images)
-        return result.classes, result.maps["saliency"], result.maps["gradcam"]
-
-
-class Folder:
-    """`explain_folder` as assignment_3b.py runs it: read, explain, draw and write everything."""
-
-    def __init__(self, model, folder, batch_size):
-        self.model, self.folder, self.batch_size = model, folder, batch_size
-        self.spec = models.get_spec("vgg16")
-        self.out = tempfile.mkdtemp(prefix="explain_bench_")
-
-    def __call__(self, images):
-        explain_folder(self.folder, self.model, preprocess=self.spec.preprocess, input_size=self.spec.input_size,
-                       layer=LAYER, top_k=TOP_K, output_dir=self.out, batch_size=self.batch_size,
-                       progress=False, echo=lambda line: None)
-
-
-class Loop:
-    """Per-image, per-class baseline: one traced tape per (image, class)."""
-
-    def __init__(self, model, preprocess):
-        self.model, self.preprocess, self.tapped = model, preprocess, tap_model(model, LAYER)
-        self.predict = tf.function(lambda x: model(preprocess(x), training=False))
-        self.cam_one = tf.function(self._cam_one)
-        self.saliency_one = tf.function(self._saliency_one)
-
-    def _cam_one(self, x, c):
-        with tf.GradientTape() as tape:
-            activations, logits = self.tapped(self.preprocess(x), training=False)
-            score = tf.cast(logits[0, c], tf.float32)
-        grads = tf.cast(tape.gradient(score, activations), tf.float32)
-        activations = tf.cast(activations, tf.float32)
-        weights = tf.reduce_mean(grads, axis=(1, 2))
-        return tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights))[0]
-
-    def _saliency_one(self, x, c):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            score = tf.cast(self.model(self.preprocess(x), training=False)[0, c], tf.float32)
-        return tf.reduce_max(tf.abs(tape.gradient(score, x)), axis=-1)[0]
-
-    def __call__(self, images):
-        classes, sal, cams = [], [], []
-        for image in images:
-            x = tf.constant(image[None])
-            ranked = np.argsort(-self.predict(x).numpy()[0].astype(np.float32), kind="stable")[:TOP_K]
-            classes.append(ranked)
-            cams.append([self.cam_one(x, tf.constant(int(c))).numpy() for c in ranked])
-            sal.append([self.saliency_one(x, tf.constant(int(ranked[0]))).numpy()])
-        return np.array(classes), np.array(sal), np.array(cams)
-
-
 def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson r of each pair of maps (..., h, w); maps constant in either are skipped."""
     a, b = a.reshape(-1, a.shape[-2] * a.shape[-1]), b.reshape(-1, b.shape[-2] * b.shape[-1])
     keep = (a.std(1) > 0) & (b.std(1) > 0)
     return np.array([np.corrcoef(x, y)[0, 1] for x, y in zip(a[keep], b[keep], strict=True)])
-
-
-def bench_folder(paths: list[Path], copies: int) -> Path:
-    """A folder holding each photo `copies` times (odd copies mirrored), as the arrays are built."""
-    import cv2
-
-    folder = Path(tempfile.mkdtemp(prefix="explain_bench_photos_"))
-    for copy in range(copies):
-        for path in paths:
-            picture = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            cv2.imwrite(str(folder / f"{copy}_{path.stem}.png"), picture if copy % 2 == 0 else picture[:, ::-1])
-    return folder
 
 
 def startup_seconds(model: keras.Model) -> dict[str, float]:
@@ -238,20 +132,15 @@ def main() -> None:
           f"Keras {keras.__version__}, {os.cpu_count()} CPUs, best of {args.repeats}")
 
     runs = {
-        ("fp32", "forward+backward (ceiling)"): ForwardBackward(fp32, preprocess, args.batch_size),
-        ("fp32", "keras-io recipe"): Loop(fp32, preprocess),
-        ("fp32", "separate explainers"): Separate(fp32, preprocess, args.batch_size),
-        ("fp32", "shared pass"): Shared(fp32, preprocess, args.batch_size),
-        ("fp32", "assignment_3b (figures on)"): Folder(fp32, bench_folder(paths, args.copies), args.batch_size),
-        ("bf16", "separate explainers"): Separate(bf16, preprocess, args.batch_size),
+        ("fp32", "forward+backward (ceiling)"): InputGradient(fp32, preprocess, args.batch_size),
+        ("fp32", "keras-io recipe"): KerasIoRecipe(fp32, preprocess, LAYER),
+        ("fp32", "separate explainers"): Separate(fp32, preprocess, LAYER, args.batch_size),
+        ("fp32", "shared pass"): Shared(fp32, preprocess, LAYER, args.batch_size),
+        ("fp32", "assignment_3b (figures on)"): Folder(fp32, spec, LAYER, bench_folder(paths, args.copies),
+                                                       args.batch_size),
+        ("bf16", "separate explainers"): Separate(bf16, preprocess, LAYER, args.batch_size),
     }
-    outputs = {key: explain(images) for key, explain in runs.items()}  # warm-up: tracing
-    best = dict.fromkeys(runs, float("inf"))
-    for _ in range(args.repeats):  # round-robin, so a burst of load elsewhere hits all alike
-        for key, explain in runs.items():
-            start = time.perf_counter()
-            explain(images)
-            best[key] = min(best[key], time.perf_counter() - start)
+    outputs, best = best_of(runs, images, args.repeats)
     ceiling, recipe = best["fp32", "forward+backward (ceiling)"], best["fp32", "keras-io recipe"]
     print("\n| precision | what | seconds | images/s | x forward+backward | x keras-io recipe |")
     print("|---|---|---|---|---|---|")

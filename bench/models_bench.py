@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -22,33 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-
-
-def _measure(fn, x, y, repeats: int) -> float:
-    fn(x, y)  # trace + warm up
-    fn(x, y)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x, y).numpy()
-        best = min(best, time.perf_counter() - start)
-    return x.shape[0] / best
-
-
-def _runners(model):
-    @tf.function
-    def forward(x, y):
-        return tf.reduce_sum(model(x, training=False))
-
-    @tf.function
-    def backward(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32)))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
-
-    return forward, backward
+from bench._throughput import measure, runners  # noqa: E402
 
 
 def bench(name: str, batch: int, repeats: int) -> list[tuple[str, float]]:
@@ -64,9 +37,10 @@ def bench(name: str, batch: int, repeats: int) -> list[tuple[str, float]]:
     for label, options in variants:
         keras.mixed_precision.set_global_policy("mixed_bfloat16" if "bfloat16" in label else "float32")
         model = models.build_model(name, weights="random", **options)
-        forward, backward = _runners(model)
-        rows.append((f"{name} {label} forward", _measure(forward, x, y, repeats)))
-        rows.append((f"{name} {label} forward+backward", _measure(backward, x, y, repeats)))
+        steps = runners(model)
+        forward, backward = steps["forward"], steps["forward+backward"]
+        rows.append((f"{name} {label} forward", measure(forward, x, y, repeats)))
+        rows.append((f"{name} {label} forward+backward", measure(backward, x, y, repeats)))
         del model
         keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -23,41 +22,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import models  # noqa: E402
-
-
-def _measure(fn, x, y, repeats: int) -> float:
-    fn(x, y)  # trace + warm up
-    fn(x, y)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x, y).numpy()
-        best = min(best, time.perf_counter() - start)
-    return x.shape[0] / best
-
-
-def _runners(model):
-    @tf.function
-    def forward(x, y):
-        return tf.reduce_sum(model(x, training=False))
-
-    @tf.function
-    def backward(x, y):
-        with tf.GradientTape() as tape:
-            logits = model(x, training=True)
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, tf.cast(logits, tf.float32)))
-        grads = tape.gradient(loss, model.trainable_variables)
-        return tf.add_n([tf.reduce_sum(tf.cast(g, tf.float32)) for g in grads])
-
-    @tf.function
-    def input_gradient(x, y):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits = tf.cast(model(x, training=False), tf.float32)
-            top = tf.reduce_max(logits, axis=-1)
-        return tf.reduce_sum(tape.gradient(top, x))
-
-    return {"forward": forward, "forward+backward": backward, "input gradient": input_gradient}
+from bench._throughput import measure, runners  # noqa: E402
 
 
 def bench(batch: int, repeats: int, size: int) -> list[tuple[str, float]]:
@@ -67,8 +32,8 @@ def bench(batch: int, repeats: int, size: int) -> list[tuple[str, float]]:
     for policy in ("float32", "mixed_bfloat16"):
         keras.mixed_precision.set_global_policy(policy)
         model = models.build_model("squeezenet", weights="random", input_size=size)
-        for label, fn in _runners(model).items():
-            rows.append((f"squeezenet {policy} {label}", _measure(fn, x, y, repeats)))
+        for label, fn in runners(model).items():
+            rows.append((f"squeezenet {policy} {label}", measure(fn, x, y, repeats)))
         del model
         keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
