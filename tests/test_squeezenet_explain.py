@@ -118,7 +118,8 @@ def test_the_command_lines_take_squeezenet(synthetic_h5, photo, tmp_path, capsys
     weights = ["--model", "squeezenet", "--weights", str(synthetic_h5)]
     out = tmp_path / "out"
     assert single.main([str(photo), "--method", "gradcam", *weights, "--output-dir", str(out)]) == 0
-    assert (out / "photo_gradcam.png").stat().st_size > 0
+    (figure,) = out.glob("photo_gradcam_fire9_concat_*-*.png")      # named by method, layer and class
+    assert figure.stat().st_size > 0
     assert assignment_3b.main([str(photo), *weights, "--output-dir", str(out / "3b"), "--no-progress",
                                "--save-arrays"]) == 0
     with np.load(out / "3b" / "photo.npz") as arrays:

@@ -21,6 +21,8 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
 from utilities.common.figures import save_figure
 from utilities.explain.images import display_name
@@ -30,6 +32,11 @@ SALIENCY_COLORMAP = "hot"
 SUMMARY_ROWS_PER_PAGE = 20
 MAX_FIGURE_CLASSES = 10   # class-map rows drawn per image; all k are in predictions.csv and the .npz
 PANEL_PIXELS = 320   # an overlay panel is 2.4 in at 100 dpi: drawn from an original this large
+TITLE_POINTS = 8     # panel titles
+TITLE_LINE_INCHES = 0.16   # height of one title line above a panel
+MARGIN_INCHES = 0.08       # left and right figure margins of the panel grids
+WSPACE = 0.12              # gap between panels, as a fraction of a panel's width
+WRAP_SHARE = 0.88          # lines of a wrapped title take at most this share of their panel's width
 
 
 @dataclass
@@ -121,6 +128,53 @@ def shown_original(content: FigureContent, side: int = PANEL_PIXELS) -> tuple[np
     return small, (round(top * scale), round(left * scale), max(1, round(square * scale)))
 
 
+def panel_width_inches(fig_width: float, cols: int) -> float:
+    """Width of one panel of `_grid` in a figure `fig_width` inches wide."""
+    return (fig_width - 2 * MARGIN_INCHES) / (cols + WSPACE * (cols - 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_points(text: str, fontsize: float, family: str | None) -> float:
+    """Width of one line of text in points (unhinted outlines: a little wider than drawn, so safe)."""
+    prop = FontProperties(size=fontsize, family=family)
+    return TextToPath().get_text_width_height_descent(text, prop, ismath=False)[0]
+
+
+def wrap_text(text: str, width_inches: float, fontsize: float = TITLE_POINTS, family: str | None = None) -> str:
+    """`text` with each line broken at spaces (a word too long for a line: between characters) so
+    that no line is wider than `width_inches` at `fontsize`. Long class names and file names then
+    take more lines instead of running over the neighbouring panels or the figure's edge.
+
+    Lines are measured on the font's outlines and kept to WRAP_SHARE of the width: hinting at the
+    80-100 dpi the figures are saved at draws small text up to ~9 % wider (measured on class names).
+    """
+    limit = WRAP_SHARE * width_inches * 72.0
+
+    def fits(line: str) -> bool:
+        return _text_points(line, fontsize, family) <= limit
+
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        if fits(paragraph):            # as it is (indentation kept)
+            out.append(paragraph)
+            continue
+        line = ""
+        for word in paragraph.split(" "):
+            candidate = f"{line} {word}" if line else word
+            if fits(candidate):
+                line = candidate
+                continue
+            if line:
+                out.append(line)
+            while word and not fits(word):           # one word wider than a line: cut it
+                cut = max(1, max(n for n in range(1, len(word) + 1) if n == 1 or fits(word[:n])))
+                out.append(word[:cut])
+                word = word[cut:]
+            line = word
+        out.append(line)
+    return "\n".join(out)
+
+
 def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: float = 0.0,
           bottom_inches: float = 0.0) -> np.ndarray:
     """A rows x cols grid of image panels with room for `title_lines` of 8 pt titles above each.
@@ -129,20 +183,30 @@ def _grid(fig: Figure, rows: int, cols: int, title_lines: int = 2, top_inches: f
     measured every tick and title of every panel on each save (about half the drawing time).
     """
     width, height = fig.get_size_inches()
-    title = 0.16 * title_lines + 0.05                     # inches above each panel
+    title = TITLE_LINE_INCHES * title_lines + 0.05         # inches above each panel
     panel = (height - top_inches - bottom_inches) / rows - title   # inches of image per row
     axes = np.array(fig.subplots(rows, cols, squeeze=False, gridspec_kw={
-        "left": 0.08 / width, "right": 1 - 0.08 / width, "bottom": (0.04 + bottom_inches) / height,
-        "top": 1 - (top_inches + title) / height, "wspace": 0.12, "hspace": title / max(panel, 0.1)}))
+        "left": MARGIN_INCHES / width, "right": 1 - MARGIN_INCHES / width,
+        "bottom": (0.04 + bottom_inches) / height,
+        "top": 1 - (top_inches + title) / height, "wspace": WSPACE, "hspace": title / max(panel, 0.1)}))
     for ax in axes.ravel():
         ax.set_axis_off()
     return axes
 
 
+def _line_count(titles) -> int:
+    return max((t.count("\n") + 1 for t in titles), default=1)
+
+
 def _show(ax, image, title: str, cmap: str | None = None) -> None:
     ax.imshow(image, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="bilinear")
-    ax.set_title(display_name(title), fontsize=8, y=1.0)   # a fixed y: no search for tick labels to avoid
+    ax.set_title(title, fontsize=TITLE_POINTS, y=1.0)   # a fixed y: no search for tick labels to avoid
     ax.set_axis_off()
+
+
+def _extra_title_inches(lines: int, reserved: int = 2) -> float:
+    """Height to add to a row whose titles take `lines` lines where the figure size assumed `reserved`."""
+    return TITLE_LINE_INCHES * max(0, lines - reserved)
 
 
 def explanation_figure(content: FigureContent) -> Figure:
@@ -150,34 +214,45 @@ def explanation_figure(content: FigureContent) -> Figure:
 
     Each class-map method takes two columns: the heatmap over the network input and the
     overlay on the original picture, titled with the class and its probability. At most
-    MAX_FIGURE_CLASSES classes are drawn (the title says so when there are more).
+    MAX_FIGURE_CLASSES classes are drawn (the title says so when there are more). Titles too
+    long for their panel are wrapped onto more lines (the rows grow to make room).
     """
     k = max(1, min(len(content.predictions), MAX_FIGURE_CLASSES))
     rows = k if content.class_maps else 1
     lead = 1 + len(content.input_maps)
     text_column = rows == 1 and k > 1          # no room under the input: list classes aside
     cols = lead + 2 * len(content.class_maps) + int(text_column)
-    bars = COLOUR_BAR_INCHES if content.scales else 0.0
-    fig = Figure(figsize=(2.4 * cols, 2.5 * rows + 0.4 + bars))
-    axes = _grid(fig, rows, cols, top_inches=0.3, bottom_inches=bars)
+    width = panel_width_inches(2.4 * cols, cols)
     size = content.network_input.shape[0]
-    original, crop_box = shown_original(content)
-    _show(axes[0, 0], content.network_input, f"network input {size}x{size}")
-    if k > 1:
-        ax = axes[0, -1] if text_column else axes[1, 0]
-        ax.text(0.0, 1.0, f"top-{k}\n" + "\n".join(
-            f"{r + 1}. {p.name}\n    p={p.probability:.3f}" for r, p in enumerate(content.predictions[:k])),
-            va="top", fontsize=8, family="monospace", transform=ax.transAxes)
     top1 = content.predictions[0].label() if content.predictions else ""
-    for col, (title, map01) in enumerate(content.input_maps.items(), start=1):
-        _show(axes[0, col], map01, f"{title}\n#1 {top1}", cmap=SALIENCY_COLORMAP)
+    titles: dict[tuple[int, int], str] = {(0, 0): f"network input {size}x{size}"}
+    for col, title in enumerate(content.input_maps, start=1):
+        titles[0, col] = f"{title}\n#1 {top1}"
     for m, (title, maps) in enumerate(content.class_maps.items()):
         for rank in range(min(rows, len(maps))):
             label = content.predictions[rank].label() if rank < len(content.predictions) else ""
-            _show(axes[rank, lead + 2 * m], colorize(maps[rank]), f"{title} #{rank + 1}\n{label}")
-            _show(axes[rank, lead + 2 * m + 1],
-                  overlay_on_original(original, crop_box, maps[rank]),
-                  f"{title} #{rank + 1} overlay")
+            titles[rank, lead + 2 * m] = f"{title} #{rank + 1}\n{label}"
+            titles[rank, lead + 2 * m + 1] = f"{title} #{rank + 1} overlay"
+    titles = {key: wrap_text(display_name(text), width) for key, text in titles.items()}
+    lines = _line_count(titles.values())
+    bars = COLOUR_BAR_INCHES if content.scales else 0.0
+    fig = Figure(figsize=(2.4 * cols, (2.5 + _extra_title_inches(lines)) * rows + 0.4 + bars))
+    axes = _grid(fig, rows, cols, title_lines=max(2, lines), top_inches=0.3, bottom_inches=bars)
+    original, crop_box = shown_original(content)
+    _show(axes[0, 0], content.network_input, titles[0, 0])
+    if k > 1:
+        ax = axes[0, -1] if text_column else axes[1, 0]
+        listing = "\n".join(f"{r + 1}. {p.name}\n    p={p.probability:.3f}"
+                             for r, p in enumerate(content.predictions[:k]))
+        ax.text(0.0, 1.0, wrap_text(f"top-{k}\n{listing}", width, 8, "monospace"),
+                va="top", fontsize=8, family="monospace", transform=ax.transAxes)
+    for col, map01 in enumerate(content.input_maps.values(), start=1):
+        _show(axes[0, col], map01, titles[0, col], cmap=SALIENCY_COLORMAP)
+    for m, maps in enumerate(content.class_maps.values()):
+        for rank in range(min(rows, len(maps))):
+            _show(axes[rank, lead + 2 * m], colorize(maps[rank]), titles[rank, lead + 2 * m])
+            _show(axes[rank, lead + 2 * m + 1], overlay_on_original(original, crop_box, maps[rank]),
+                  titles[rank, lead + 2 * m + 1])
     more = len(content.predictions) - k
     title = content.title if more <= 0 else (f"{content.title}   (top {k} of {len(content.predictions)} drawn; "
                                              "all in predictions.csv)")
@@ -187,25 +262,81 @@ def explanation_figure(content: FigureContent) -> Figure:
 
 
 def summary_figure(contents: Sequence[FigureContent]) -> Figure:
-    """One row per image: input, each input map, each class map's top-1 overlay."""
+    """One row per image: input, each input map, each class map's top-1 overlay.
+
+    Long file and class names are wrapped to their panel's width ("automated teller machine"
+    used to be cut at both ends); every row gets room for the longest title of the page.
+    """
     first = contents[0]
     cols = 1 + len(first.input_maps) + len(first.class_maps)
-    bars = COLOUR_BAR_INCHES if first.scales else 0.0
-    fig = Figure(figsize=(2.2 * cols, 2.3 * len(contents) + bars))
-    axes = _grid(fig, len(contents), cols, bottom_inches=bars)
-    for row, content in zip(axes, contents, strict=True):
+    width = panel_width_inches(2.2 * cols, cols)
+    titles = []
+    for content in contents:
         top1 = content.predictions[0].label() if content.predictions else ""
+        row = [f"{content.title}\n{top1}", *content.input_maps, *(f"{t} #1" for t in content.class_maps)]
+        titles.append([wrap_text(display_name(text), width) for text in row])
+    lines = _line_count(t for row in titles for t in row)
+    bars = COLOUR_BAR_INCHES if first.scales else 0.0
+    fig = Figure(figsize=(2.2 * cols, (2.3 + _extra_title_inches(lines)) * len(contents) + bars))
+    axes = _grid(fig, len(contents), cols, title_lines=max(2, lines), bottom_inches=bars)
+    for row, content, row_titles in zip(axes, contents, titles, strict=True):
         original, crop_box = shown_original(content)
-        _show(row[0], content.network_input, f"{content.title}\n{top1}")
+        _show(row[0], content.network_input, row_titles[0])
         col = 1
-        for title, map01 in content.input_maps.items():
-            _show(row[col], map01, title, cmap=SALIENCY_COLORMAP)
+        for map01 in content.input_maps.values():
+            _show(row[col], map01, row_titles[col], cmap=SALIENCY_COLORMAP)
             col += 1
-        for title, maps in content.class_maps.items():
-            _show(row[col], overlay_on_original(original, crop_box, maps[0]),
-                  f"{title} #1")
+        for maps in content.class_maps.values():
+            _show(row[col], overlay_on_original(original, crop_box, maps[0]), row_titles[col])
             col += 1
     add_colour_bars(fig, first)
+    return fig
+
+
+@dataclass
+class ComparisonCell:
+    """One (class, layer) of a comparison: the map normalised to [0, 1] over the network input."""
+
+    prediction: Prediction
+    layer: str            # "" for a method that uses no layer
+    map01: np.ndarray     # (S, S)
+
+
+def comparison_figure(content: FigureContent, method_title: str, class_map: bool,
+                      cells: Sequence[Sequence[ComparisonCell]]) -> Figure:
+    """One method, rows = classes, columns = layers: `python -m utilities.explain --class-index 285,281
+    --layer a,b`. Column 1 is the network input; each layer then takes the map (titled with method,
+    layer, class and probability) and, for class maps, its overlay on the picture."""
+    rows, layers = len(cells), len(cells[0])
+    per_layer = 2 if class_map else 1
+    cols = 1 + per_layer * layers
+    width = panel_width_inches(2.4 * cols, cols)
+    size = content.network_input.shape[0]
+    titles: dict[tuple[int, int], str] = {(0, 0): f"{content.title}\nnetwork input {size}x{size}"}
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            where = f" on {cell.layer}" if cell.layer else ""
+            titles[r, 1 + per_layer * c] = f"{method_title}{where}\n{cell.prediction.label()}"
+            if class_map:
+                titles[r, 2 + per_layer * c] = f"overlay: {cell.prediction.name}{where}"
+    titles = {key: wrap_text(display_name(text), width) for key, text in titles.items()}
+    lines = _line_count(titles.values())
+    fig = Figure(figsize=(2.4 * cols, (2.5 + _extra_title_inches(lines)) * rows + 0.4))
+    axes = _grid(fig, rows, cols, title_lines=max(2, lines), top_inches=0.3)
+    original, crop_box = shown_original(content)
+    _show(axes[0, 0], content.network_input, titles[0, 0])
+    for r, row in enumerate(cells):
+        for c, cell in enumerate(row):
+            col = 1 + per_layer * c
+            if class_map:
+                _show(axes[r, col], colorize(cell.map01), titles[r, col])
+                _show(axes[r, col + 1], overlay_on_original(original, crop_box, cell.map01), titles[r, col + 1])
+            else:
+                _show(axes[r, col], cell.map01, titles[r, col], cmap=SALIENCY_COLORMAP)
+    heading = f"{method_title}: {rows} class(es) x {layers} layer(s)" if class_map and (rows > 1 or layers > 1) \
+        else method_title
+    fig.suptitle(wrap_text(display_name(heading), 2.4 * cols - 0.2, 10), fontsize=10,
+                 y=1 - 0.06 / fig.get_size_inches()[1], va="top")
     return fig
 
 

@@ -1,8 +1,12 @@
 """`python -m utilities.explain IMAGE --method NAME`: one registered method, one image.
 
-Writes `<output-dir>/<stem>_<method>.png` (network input, map, overlay) and prints the
-explained class. Exit status: 0 written, 2 nothing could be explained (bad image, weights,
-layer or method; one line on stderr).
+Writes `<output-dir>/<stem>_<method>[_<layer>]_<index>-<class>.png` (network input, map, overlay)
+and prints the explained class. Several classes and/or layers (`--class-index 285,281
+--layer fire7_concat,fire9_concat`) give one figure that compares them, rows = classes, columns
+= layers, named after all of them (`chelsea_gradcam_fire7_concat+fire9_concat_285-Egyptian_Mau+281-tabby_cat.png`).
+Classes are given by index or by name. A figure that exists already is never replaced without
+`--overwrite`. Exit status: 0 written, 2 nothing could be explained (bad image, weights, layer,
+method, class or output file; one line on stderr).
 """
 from __future__ import annotations
 
@@ -20,18 +24,38 @@ def build_parser(method_names: Sequence[str],
         import models
         gradcam_layers = {name: models.get_spec(name).gradcam_layer for name in models.MODEL_NAMES}
     parser = argparse.ArgumentParser(prog="python -m utilities.explain",
-                                     description="Explain one image with one method.")
+                                     description="Explain one image with one method; several classes or "
+                                                 "layers give one figure comparing them.")
     parser.add_argument("image", help="picture to explain")
     parser.add_argument("--method", default="saliency", help=f"one of: {', '.join(method_names)} "
                         "(default: saliency)")
     parser.add_argument("--model", choices=tuple(gradcam_layers), default="vgg16",
                         help="network (default: vgg16; squeezenet: SqueezeNet 1.1, input 227)")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
-    parser.add_argument("--layer", default=None, help="conv layer for class-map methods (default: "
-                        + ", ".join(f"{layer} for {name}" for name, layer in gradcam_layers.items()) + ")")
-    parser.add_argument("--class-index", type=int, default=None, help="default: the top class")
+    parser.add_argument("--layer", default=None,
+                        help="conv layer(s) for the methods that use one, comma-separated to compare "
+                             "(default: " + ", ".join(f"{layer} for {name}" for name, layer in gradcam_layers.items())
+                             + ")")
+    parser.add_argument("--class-index", default=None,
+                        help="class(es) to explain, comma-separated, by index or name (285,281 or "
+                             "'tabby cat,Egyptian Mau'); default: the top class")
     parser.add_argument("--output-dir", default="results")
+    parser.add_argument("--overwrite", action="store_true", help="replace a figure of the same name")
     return parser
+
+
+def _layers(text: str | None, default: str) -> list[str]:
+    layers = [part.strip() for part in (text or default).split(",") if part.strip()]
+    if not layers:
+        raise ValueError(f"--layer {text!r}: no layer named")
+    return list(dict.fromkeys(layers))
+
+
+def _check_free(dest: Path, overwrite: bool) -> None:
+    from utilities.common.output_paths import OutputPathError
+    if dest.exists() and not overwrite:
+        raise OutputPathError(f"{dest} exists already: add --overwrite to replace it, or choose another "
+                              "--output-dir")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,45 +69,66 @@ def main(argv: Sequence[str] | None = None) -> int:
     import models
     from utilities.common.figures import save_figure
     from utilities.common.imagenet_classes import class_names
+    from utilities.common.output_paths import OutputPathError, check_output_file, disk_full_message
     from utilities.explain._graph import LayerNotFoundError
     from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
-    from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
-    from utilities.explain.plotting import FigureContent, Prediction, explanation_figure
-    from utilities.explain.registry import build_explainers, is_class_map, parse_methods
+    from utilities.explain.class_lookup import resolve_classes
+    from utilities.explain.file_names import figure_name
+    from utilities.explain.images import ImageReadError, display_name, load_image, unit_rgb_preprocess
+    from utilities.explain.plotting import ComparisonCell, FigureContent, Prediction, comparison_figure
+    from utilities.explain.registry import build_explainers, is_class_map, parse_methods, takes_layer
 
     try:
         (method,) = parse_methods([args.method])
+        uses_layer = takes_layer(METHODS[method])
+        if args.layer and not uses_layer:
+            raise ExplainSetupError(f"--layer: {method} uses no layer; only these methods do: "
+                                    + ", ".join(m for m, cls in METHODS.items() if takes_layer(cls)))
         spec = models.get_spec(args.model, args.weights)
+        layers = _layers(args.layer, spec.gradcam_layer) if uses_layer else [""]
         try:
             image = load_image(args.image, spec.input_size)
         except ImageReadError as exc:
             raise ImageReadError(f"{args.image}: {exc}") from None
         model = models.build_model(args.model, weights=args.weights)
-        if args.class_index is not None and not 0 <= args.class_index < model.output_shape[-1]:
-            raise ValueError(f"--class-index {args.class_index} is outside 0..{model.output_shape[-1] - 1}")
-        explainer = build_explainers(model, [method], unit_rgb_preprocess(spec.preprocess),
-                                     args.layer or spec.gradcam_layer, batch_size=1)[method]
-        classes = None if args.class_index is None else [[args.class_index]]
-        result = explainer.explain(image.network_input[None], classes)
-    except (ImageReadError, models.WeightsError, ExplainSetupError,
-            LayerNotFoundError, ValueError) as exc:
+        names = class_names(int(model.output_shape[-1]))
+        classes = None if args.class_index is None else resolve_classes(args.class_index, names,
+                                                                         flag="--class-index")
+        preprocess = unit_rgb_preprocess(spec.preprocess)
+        explainers = [build_explainers(model, [method], preprocess, layer or None, batch_size=1)[method]
+                      for layer in layers]
+        stem = Path(args.image).stem
+        out = Path(args.output_dir)
+        if classes is not None:   # refuse before the work when the name is known already
+            _check_free(out / figure_name(stem, method, [x for x in layers if x],
+                                          [(c, names[c]) for c in classes]), args.overwrite)
+        network_input = image.network_input[None]
+        results = [e.explain(network_input, None if classes is None else [classes]) for e in explainers]
+        explained = [int(c) for c in results[0].classes[0]]
+        dest = out / figure_name(stem, method, [x for x in layers if x], [(c, names[c]) for c in explained])
+        _check_free(dest, args.overwrite)
+        check_output_file(dest, "--output-dir")
+    except (ImageReadError, models.WeightsError, ExplainSetupError, LayerNotFoundError, OutputPathError,
+            ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    index = int(result.classes[0, 0])
-    probability = float(softmax(result.logits[0])[index])
-    name = class_names(result.logits.shape[-1])[index]
-    shown = normalise_maps(resize_maps(result.maps[0], image.network_input.shape[:2]))
-    content = FigureContent(Path(args.image).name, image.network_input, image.original,
-                            image.crop_box, [Prediction(index, name, probability)])
-    if is_class_map(method):
-        content.class_maps[explainer.title] = shown
-    else:
-        content.input_maps[explainer.title] = shown[0]
-    dest = Path(args.output_dir) / f"{Path(args.image).stem}_{method}.png"
+    probabilities = softmax(results[0].logits[0])
+    predictions = [Prediction(c, names[c], float(probabilities[c])) for c in explained]
+    size = image.network_input.shape[:2]
+    cells = [[ComparisonCell(prediction, layer, normalise_maps(resize_maps(result.maps[0, row], size)))
+              for layer, result in zip(layers, results, strict=True)]
+             for row, prediction in enumerate(predictions)]
+    shown_name = display_name(Path(args.image).name)
+    content = FigureContent(shown_name, image.network_input, image.original, image.crop_box, predictions)
     try:
-        save_figure(explanation_figure(content), dest)
+        save_figure(comparison_figure(content, explainers[0].title, is_class_map(method), cells), dest)
     except OSError as exc:
-        print(f"error: cannot write {dest}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: cannot write {display_name(dest)}: {disk_full_message(exc, dest) or exc.strerror or exc}",
+              file=sys.stderr)
         return 2
-    print(f"{Path(args.image).name}: {method} for class {index} {name} p={probability:.3f} -> {dest}")
+    for prediction in predictions:
+        for layer in layers:
+            where = f" on {layer}" if layer else ""
+            print(f"{shown_name}: {method}{where} for class {prediction.index} {prediction.name} "
+                  f"p={prediction.probability:.3f} -> {display_name(dest)}")
     return 0
