@@ -121,7 +121,7 @@ def test_command_lines_write_their_figures_and_reject_bad_input(tmp_path, capsys
     common = ["--model", "alexnet", "--weights", "random", "--output-dir", str(tmp_path / "out")]
     assert fooling.main([str(photo), "7", "--max-steps", "30", *common]) == 0
     assert (tmp_path / "out" / "photo_to_7_iterative.png").stat().st_size > 0
-    assert "fooled: class" in capsys.readouterr().out
+    assert " -> 7 cock (p " in capsys.readouterr().out
     assert class_visualisation.main(["3", "--iterations", "2", "--strip-every", "1", *common]) == 0
     assert {"class_3.png", "class_3_strip.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
     assert fooling.main([str(photo), "1000", *common]) == 2

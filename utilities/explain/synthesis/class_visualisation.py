@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -61,6 +61,12 @@ class ClassVisualisation:
     strip: np.ndarray         # (S, K, H, W, C) snapshots at `strip_steps`
     strip_steps: np.ndarray   # (S,) iteration of each snapshot (0 = the start image)
     scores: np.ndarray        # (iterations + 1, K) target logit before each step and at the end
+    snapshots: dict[int, np.ndarray] = field(default_factory=dict)   # step -> (K, H, W, C), see `visualise`
+
+    @property
+    def steps(self) -> int:
+        """Gradient-ascent steps taken."""
+        return len(self.scores) - 1
 
 
 def initial_images(init, count: int, shape: Sequence[int], value_range, seed: int) -> np.ndarray:
@@ -162,9 +168,20 @@ class ClassVisualiser:
         return images if self.space is None else self.space.to_x(images)
 
     def visualise(self, classes: Sequence[int], image_shape: Sequence[int] | None = None,
-                  init="zeros", seed: int = 0, progress: bool = False) -> ClassVisualisation:
-        """One image per entry of `classes`; `image_shape` (H,W,C) defaults to the model input's."""
+                  init="zeros", seed: int = 0, progress: bool = False, snapshots: Sequence[int] = (),
+                  on_step: Callable[[int], None] | None = None) -> ClassVisualisation:
+        """One image per entry of `classes`; `image_shape` (H,W,C) defaults to the model input's.
+
+        `snapshots`: steps whose images are kept in `result.snapshots` (x space), taken before that
+        step's blur, so each is exactly the final image of a run with `iterations` = that step (the
+        same seed draws the same jitter): one run of the longest gives every shorter one of a sweep.
+        `on_step(step)` is called after every step (progress bars of callers).
+        """
         classes = np.asarray(classes, dtype=np.int32).reshape(-1)
+        wanted = {int(s) for s in snapshots}
+        if any(not 1 <= s <= self.iterations for s in wanted):
+            raise ValueError(f"snapshots must be steps 1..{self.iterations}, got {sorted(wanted)}")
+        kept: dict[int, np.ndarray] = {}
         if image_shape is None:
             image_shape = tuple(self.model.inputs[0].shape[1:])
             if None in image_shape:
@@ -177,14 +194,18 @@ class ClassVisualiser:
             shift = rng.integers(-self.jitter, self.jitter + 1, 2) if self.jitter else np.zeros(2)
             image, score = self._step(image, tf_classes, tf.constant(shift, tf.int32))
             scores.append(score.numpy()[:, 0])
+            if step in wanted:
+                kept[step] = self._to_x(image.numpy())
             if self.blur_every and step % self.blur_every == 0 and step < self.iterations:
                 image = self._clip(self._blur(image))
             if step % self.strip_every == 0 or step == self.iterations:
                 strip.append(image.numpy())
                 strip_steps.append(step)
+            if on_step is not None:
+                on_step(step)
         scores.append(self._scores(image, tf_classes).numpy()[:, 0])
         return ClassVisualisation(classes, self._to_x(image.numpy()), self._to_x(np.stack(strip)),
-                                  np.array(strip_steps), np.stack(scores))
+                                  np.array(strip_steps), np.stack(scores), kept)
 
 
 def visualise_classes(model: keras.Model, classes: Sequence[int], *, preprocess: Preprocess | None = None,
@@ -194,11 +215,63 @@ def visualise_classes(model: keras.Model, classes: Sequence[int], *, preprocess:
     return ClassVisualiser(model, preprocess, **options).visualise(classes, image_shape, init, seed, progress)
 
 
+def class_logits(model: keras.Model, preprocess: Preprocess | None, images: np.ndarray) -> np.ndarray:
+    """Logits of the model on finished images (as they are, no jitter): (K, classes)."""
+    x = tf.constant(np.asarray(images, np.float32))
+    return tf.cast(model(x if preprocess is None else preprocess(x), training=False), tf.float32).numpy()
+
+
 def class_probabilities(model: keras.Model, preprocess: Preprocess | None, images: np.ndarray) -> np.ndarray:
     """Softmax of the model on finished images (as they are, no jitter): (K, classes)."""
-    x = tf.constant(np.asarray(images, np.float32))
-    logits = tf.cast(model(x if preprocess is None else preprocess(x), training=False), tf.float32)
-    return tf.nn.softmax(logits).numpy()
+    return tf.nn.softmax(class_logits(model, preprocess, images)).numpy()
+
+
+@dataclass
+class ClassReport:
+    """What one class visualisation ended as: did it work, after how many steps, how far it went."""
+
+    index: int                 # the class the ascent raised
+    name: str
+    steps: int                 # gradient-ascent steps
+    probability: float         # p(class) of the final image, without jitter
+    logit: float               # its logit
+    top1: int                  # the final image's top-1 class
+    top1_name: str
+    top1_probability: float
+    penalised_l2: float        # the L2 norm the penalty acts on: ||z||_2 (handout), ||x||_2 (rgb)
+    change_l2: float           # ||final - start||_2 in RGB [0, 1]
+    change_linf: float         # max |final - start| in RGB [0, 1]
+
+    def line(self) -> str:
+        mark = "" if self.top1 == self.index else "  (NOT top-1)"
+        return (f"class {self.index} {self.name}: p={self.probability:.4f}, top-1 {self.top1} {self.top1_name} "
+                f"(p {self.top1_probability:.4f}){mark}; {self.steps} steps, logit {self.logit:.1f}, "
+                f"penalised L2 {self.penalised_l2:.1f}, change from the start L2 {self.change_l2:.2f} "
+                f"L-inf {self.change_linf:.3f} (RGB [0, 1])")
+
+    def row(self) -> dict:
+        return {"class": self.index, "class_name": self.name, "steps": self.steps,
+                "p_class": f"{self.probability:.6f}", "logit": f"{self.logit:.4f}", "top1": self.top1,
+                "top1_name": self.top1_name, "p_top1": f"{self.top1_probability:.6f}",
+                "penalised_l2": f"{self.penalised_l2:.4f}", "change_l2": f"{self.change_l2:.4f}",
+                "change_linf": f"{self.change_linf:.4f}"}
+
+
+def class_reports(classes: Sequence[int], images: np.ndarray, start: np.ndarray, logits: np.ndarray, steps: int,
+                  names: Sequence[str], space: NormalisedSpace | None = None) -> list[ClassReport]:
+    """One ClassReport per class from its final images (K, H, W, C) in x, the start images and the
+    model's logits on the final images (`class_logits`); `space`: where the L2 penalty acted."""
+    probabilities = tf.nn.softmax(logits).numpy()
+    penalised = images if space is None else space.to_z(images)
+    change = (np.asarray(images, np.float32) - np.asarray(start, np.float32)).reshape(len(images), -1)
+    reports = []
+    for k, index in enumerate(np.asarray(classes).reshape(-1)):
+        index, top = int(index), int(np.argmax(logits[k]))
+        reports.append(ClassReport(index, names[index], int(steps), float(probabilities[k, index]),
+                                   float(logits[k, index]), top, names[top], float(probabilities[k, top]),
+                                   float(np.linalg.norm(penalised[k])), float(np.linalg.norm(change[k])),
+                                   float(np.abs(change[k]).max())))
+    return reports
 
 
 def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.PathLike,
@@ -243,6 +316,34 @@ def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.Pa
     return written
 
 
+OPTION_NAMES = ("iterations", "learning_rate", "l2_weight", "blur_every", "blur_sigma", "jitter")
+
+
+def preset_options(preset: str, **overrides) -> dict:
+    """The preset's ClassVisualiser options with the given ones (not None) instead."""
+    options = dict(PRESETS[preset])
+    options.update({key: value for key, value in overrides.items() if value is not None})
+    return options
+
+
+def start_image(init: str | None, preset: str, input_size: int):
+    """The --init text as `visualise`'s init: 'zeros', 'noise', a grey image, or a photo's network input
+    (default: noise for handout, grey for rgb). ImageReadError for a photo that cannot be read."""
+    from utilities.explain.images import load_image
+    init = init or ("noise" if preset == "handout" else "grey")
+    if init == "grey":
+        return np.full((input_size, input_size, 3), 0.5, np.float32)
+    if init in ("zeros", "noise"):
+        return init
+    return load_image(init, input_size).network_input
+
+
+def resolve_class_arguments(texts: Sequence[str], names: Sequence[str]) -> list[int]:
+    """Positional CLASSES: indices or names, each maybe a comma-separated list ("76 gorilla 'tabby cat'")."""
+    from utilities.explain.class_lookup import resolve_classes
+    return list(dict.fromkeys(c for text in texts for c in resolve_classes(text, names, flag="CLASSES")))
+
+
 def build_parser(model_names: Sequence[str]):
     import argparse
     parser = argparse.ArgumentParser(
@@ -252,8 +353,8 @@ def build_parser(model_names: Sequence[str]):
                     "1e-3, 100 iterations, blur every 10, jitter 16, from noise; the default for squeezenet) "
                     "or 'rgb' (RGB [0, 1] pixels, mean step 0.01, 200 iterations, jitter 8, from grey; the "
                     "default for the other models)")
-    parser.add_argument("classes", type=int, nargs="+", help="class indices (e.g. 76 tarantula, 366 gorilla, "
-                        "604 hourglass)")
+    parser.add_argument("classes", nargs="+", help="classes by index or name (e.g. 76 tarantula, 366 gorilla, "
+                        "604 hourglass; 'tabby cat' quoted)")
     parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
@@ -276,46 +377,36 @@ def build_parser(model_names: Sequence[str]):
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m utilities.explain.synthesis.class_visualisation 76 366 604 --model squeezenet`:
-    images + strips per class."""
+    images + strips per class, and one report line per class (p, top-1, steps, norms)."""
     import sys
 
     import models
     from utilities.common.imagenet_classes import class_names
-    from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
+    from utilities.explain.images import ImageReadError, unit_rgb_preprocess
     args = build_parser(models.MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     preset = args.preset or default_preset(args.model)
-    options = dict(PRESETS[preset])
-    for key in ("iterations", "learning_rate", "l2_weight", "blur_every", "blur_sigma", "jitter"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
+    options = preset_options(preset, **{key: getattr(args, key) for key in OPTION_NAMES})
     try:
         spec = models.get_spec(args.model, args.weights)
         shape = (spec.input_size, spec.input_size, 3)
-        init = args.init or ("noise" if preset == "handout" else "grey")
-        if init == "grey":
-            init = np.full(shape, 0.5, np.float32)
-        elif init not in ("zeros", "noise"):
-            init = load_image(init, spec.input_size).network_input
+        init = start_image(args.init, preset, spec.input_size)
         model = models.build_model(args.model, weights=args.weights)
-        num_classes = int(model.output.shape[-1])
-        if any(not 0 <= c < num_classes for c in args.classes):
-            raise ValueError(f"class indices must be in [0, {num_classes})")
+        names = class_names(int(model.output.shape[-1]))
+        classes = resolve_class_arguments(args.classes, names)
+        preprocess = unit_rgb_preprocess(spec.preprocess)
         result = visualise_classes(
-            model, args.classes, preprocess=unit_rgb_preprocess(spec.preprocess), image_shape=shape,
-            init=init, seed=args.seed, progress=True, value_range=(0.0, 1.0), strip_every=args.strip_every,
-            **options)
+            model, classes, preprocess=preprocess, image_shape=shape, init=init, seed=args.seed, progress=True,
+            value_range=(0.0, 1.0), strip_every=args.strip_every, **options)
     except (ImageReadError, models.WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    names = class_names(num_classes)
-    final = class_probabilities(model, unit_rgb_preprocess(spec.preprocess), result.images)
-    written = save_class_visualisation(result, args.output_dir, names, deprocess=lambda x: x, probabilities=final,
-                                       combined=True)
-    for k, index in enumerate(result.classes):
-        top = int(final[k].argmax())
-        print(f"class {index} {names[index]}: p={final[k, index]:.4f}, top-1 {top} {names[top]} "
-              f"({preset}, {options['iterations']} iterations)")
+    logits = class_logits(model, preprocess, result.images)
+    written = save_class_visualisation(result, args.output_dir, names, deprocess=lambda x: x,
+                                       probabilities=tf.nn.softmax(logits).numpy(), combined=True)
+    for report in class_reports(result.classes, result.images, result.strip[0], logits, result.steps, names,
+                                options["space"]):
+        print(f"{report.line()} ({preset}, {options['iterations']} iterations)")
     for path in written:
         print(path)
     return 0

@@ -53,10 +53,13 @@ class FoolingResult:
     steps: np.ndarray             # (N,) gradient steps used
     linf: np.ndarray              # (N,) max |fooled - original|
     l2: np.ndarray                # (N,) ||fooled - original||_2
+    final_probabilities: np.ndarray | None = None    # (N,) p(final class) of the fooled image
+    target_probabilities: np.ndarray | None = None   # (N,) p(target) of the fooled image (NaN: untargeted)
 
     def summary(self, i: int = 0) -> str:
         state = "fooled" if self.success[i] else "NOT fooled"
-        return (f"{state}: class {self.original_classes[i]} -> {self.final_classes[i]} in "
+        p = "" if self.final_probabilities is None else f" (p {self.final_probabilities[i]:.3f})"
+        return (f"{state}: class {self.original_classes[i]} -> {self.final_classes[i]}{p} in "
                 f"{self.steps[i]} step(s), L-inf {self.linf[i]:.4g}, L2 {self.l2[i]:.4g}")
 
 
@@ -101,13 +104,16 @@ def _as_batch(images, targets):
 
 
 def _result(attack: _Attack, original, fooled, original_classes, targets, steps) -> FoolingResult:
-    final = np.argmax(attack.logits(tf.constant(fooled)).numpy(), axis=1)
+    probabilities = tf.nn.softmax(attack.logits(tf.constant(fooled))).numpy()
+    final = np.argmax(probabilities, axis=1)
+    rows = np.arange(len(original))
     change = (fooled - original).reshape(len(original), -1)
     success = final == targets if targets is not None else final != original_classes
     return FoolingResult(original, fooled, original_classes, final,
                          targets if targets is not None else np.full(len(original), -1),
                          success, np.asarray(steps), np.abs(change).max(axis=1),
-                         np.linalg.norm(change, axis=1))
+                         np.linalg.norm(change, axis=1), probabilities[rows, final],
+                         probabilities[rows, targets] if targets is not None else np.full(len(original), np.nan))
 
 
 def fool_iterative(model: keras.Model, images, targets, *, preprocess: Preprocess | None = None,
@@ -224,7 +230,10 @@ def build_parser(model_names: Sequence[str]):
         prog="python -m utilities.explain.synthesis.fooling",
         description="Fooling image: make the network predict TARGET (e.g. 6 stingray, as the handouts)")
     parser.add_argument("image")
-    parser.add_argument("target", type=int, help="class index to reach")
+    parser.add_argument("target", nargs="?", default=None, metavar="TARGET",
+                        help="class to reach, by index or name (or give --target)")
+    parser.add_argument("--target", dest="target_option", default=None, metavar="CLASS",
+                        help="class to reach, by index or name: 6 or stingray (the handouts')")
     parser.add_argument("--attack", choices=("iterative", "fgsm", "pgd"), default="iterative")
     parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
     parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
@@ -242,11 +251,16 @@ def build_parser(model_names: Sequence[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m utilities.explain.synthesis.fooling IMAGE TARGET [--attack iterative|fgsm|pgd]`: fool, save figure."""
+    """`python -m utilities.explain.synthesis.fooling IMAGE TARGET [--attack iterative|fgsm|pgd]`: fool, save figure.
+
+    TARGET (or --target) is a class index or name; an unknown or ambiguous name is a one-line error
+    listing the closest classes. The report line gives the final class, its probability, the steps
+    and the change's L2 and L-inf norms."""
     import sys
 
     import models
     from utilities.common.imagenet_classes import class_names
+    from utilities.explain.class_lookup import resolve_class
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
     args = build_parser(models.MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -254,28 +268,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.learning_rate is not None:
         preset["learning_rate"] = args.learning_rate
     try:
+        if (args.target is None) == (args.target_option is None):
+            raise ValueError("give the target class once: as TARGET or as --target (an index or a name, "
+                             "e.g. 6 or stingray)")
+        flag = "TARGET" if args.target is not None else "--target"
         spec = models.get_spec(args.model, args.weights)
         image = load_image(args.image, spec.input_size).network_input
         model = models.build_model(args.model, weights=args.weights)
-        num_classes = int(model.output.shape[-1])
-        if not 0 <= args.target < num_classes:
-            raise ValueError(f"target must be in [0, {num_classes})")
+        names = class_names(int(model.output.shape[-1]))
+        target = resolve_class(args.target if args.target is not None else args.target_option, names, flag=flag)
         common = {"preprocess": unit_rgb_preprocess(spec.preprocess), "value_range": (0.0, 1.0)}
         if args.attack == "iterative":
-            result = fool_iterative(model, image, args.target, max_steps=args.max_steps, **preset, **common)
+            result = fool_iterative(model, image, target, max_steps=args.max_steps, **preset, **common)
         elif args.attack == "fgsm":
-            result = fgsm(model, image, args.target, epsilon=args.epsilon, **common)
+            result = fgsm(model, image, target, epsilon=args.epsilon, **common)
         else:
-            result = pgd(model, image, args.target, epsilon=args.epsilon, max_steps=args.max_steps, **common)
+            result = pgd(model, image, target, epsilon=args.epsilon, max_steps=args.max_steps, **common)
     except (ImageReadError, models.WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    dest = Path(args.output_dir) / f"{Path(args.image).stem}_to_{args.target}_{args.attack}.png"
-    names = class_names(num_classes)
+    dest = Path(args.output_dir) / f"{Path(args.image).stem}_to_{target}_{args.attack}.png"
     save_fooling_figure(result, dest, names=names, deprocess=lambda x: x, magnify=args.magnify)
-    before, after = int(result.original_classes[0]), int(result.final_classes[0])
-    print(f"{result.summary()} ({names[before]} -> {names[after]}; L-inf {result.linf[0] * 255:.2f}/255) -> {dest}")
+    print(report_line(result, names) + f" -> {dest}")
     return 0 if result.success[0] else 1
+
+
+def report_line(result: FoolingResult, names: Sequence[str], i: int = 0) -> str:
+    """"fooled: 281 tabby cat -> 6 stingray (p 0.512) in 7 step(s); change L2 0.98, L-inf 0.037 (9.4/255)
+    in RGB [0, 1]"."""
+    state = "fooled" if result.success[i] else "NOT fooled"
+    before, after = int(result.original_classes[i]), int(result.final_classes[i])
+    target = int(result.targets[i])
+    aim = "" if target < 0 or target == after else (
+        f", target {target} {names[target]} p {result.target_probabilities[i]:.3f}")
+    return (f"{state}: {before} {names[before]} -> {after} {names[after]} (p {result.final_probabilities[i]:.3f}"
+            f"{aim}) in {result.steps[i]} step(s); change L2 {result.l2[i]:.3g}, L-inf {result.linf[i]:.3g} "
+            f"({result.linf[i] * 255:.1f}/255) in RGB [0, 1]")
 
 
 if __name__ == "__main__":
