@@ -45,7 +45,7 @@ from utilities.explain.gradcam import GradCAM
 from utilities.explain.metrics import CurveScorer
 from utilities.explain.plotting import HEATMAP_COLORMAP, SALIENCY_COLORMAP, colorize
 from utilities.explain.saliency import VanillaGradient
-from utilities.finetune.explain_schedule import ExplainSchedule
+from utilities.finetune.explain_schedule import BEFORE_AT_START, BEFORE_PENDING, ExplainSchedule
 from utilities.wikiart.dataset import ImageList
 from utilities.wikiart.decode import decode_rgb, resize_uint8
 
@@ -220,6 +220,20 @@ def _restart_marker(writer, step: int) -> None:
     writer.flush()
 
 
+@dataclass
+class PendingCall:
+    """An explanation call computed but not written yet (`ExplanationLogger.compute`)."""
+
+    maps: ExplanationMaps
+    shown: dict[str, np.ndarray]      # Grad-CAM at the image size, saliency
+    curves: object                    # the CurveScorer's result (deletion_auc, insertion_auc)
+    clock: list[float]                # perf_counter at the start, after the maps, after the curves
+
+    @property
+    def seconds(self) -> float:
+        return self.clock[-1] - self.clock[0]
+
+
 class ExplanationLogger:
     """Explains `images` with `model` and writes images and scalars to `<run_dir>/explanations`.
 
@@ -250,23 +264,47 @@ class ExplanationLogger:
         return self.class_names[index] if 0 <= index < len(self.class_names) else f"class {index}"
 
     def start(self, step: int, *, write: bool = True) -> None:
-        _restart_marker(self.writer, step + 1)
+        """The maps before training at `step` (written), or, resumed (`write=False`), only computed:
+        the maps the next `gradcam_mass_moved` compares with."""
+        self.mark_restart(step)
         if write:
             self.log(step)
         else:
-            self.previous = self.probe(self.images.images, self.images.labels).gradcam[:, 0]
+            self.remember(self.compute())
+
+    def mark_restart(self, step: int) -> None:
+        """Tell TensorBoard to drop what a killed run logged at steps after `step`."""
+        _restart_marker(self.writer, step + 1)
 
     def log(self, step: int) -> ExplanationMaps:
+        """Explain, write at `step`, remember the maps for the next `gradcam_mass_moved`."""
+        return self.write(self.compute(), step)
+
+    def compute(self) -> PendingCall:
+        """The maps and the deletion/insertion curves of the images, nothing written yet."""
         clock = [time.perf_counter()]
         maps = self.probe(self.images.images, self.images.labels)
         size = self.images.images.shape[1:3]
         shown = {"gradcam": resize_maps(maps.gradcam, size), "saliency": maps.saliency}
         clock.append(time.perf_counter())
-        count = len(self.images)
         curves = self.scorer.curves(np.concatenate([self.images.images] * len(SCORED_METHODS)),
                                     np.concatenate([shown[m][:, 1] for m in SCORED_METHODS]),
                                     np.concatenate([maps.predicted] * len(SCORED_METHODS)), seed=self.seed)
         clock.append(time.perf_counter())
+        return PendingCall(maps, shown, curves, clock)
+
+    def remember(self, pending: PendingCall) -> None:
+        """Use `pending`'s maps as the previous ones of the next `gradcam_mass_moved`, without writing them
+        (its cost is recorded in `seconds`)."""
+        self.previous = pending.maps.gradcam[:, 0]
+        self.seconds.append(pending.clock[-1] - pending.clock[0])
+        self.parts.append(dict(zip(("maps", "curves", "images"), [*np.diff(pending.clock).tolist(), 0.0],
+                                   strict=True)))
+
+    def write(self, pending: PendingCall, step: int) -> ExplanationMaps:
+        """Write a computed call at `step`; its cost (computing and writing) goes to `seconds`."""
+        maps, shown, curves, clock = pending.maps, pending.shown, pending.curves, list(pending.clock)
+        count = len(self.images)
         with self.writer.as_default(step=step):
             for m, method in enumerate(SCORED_METHODS):
                 part = slice(m * count, (m + 1) * count)
@@ -301,17 +339,39 @@ class ExplanationLogger:
 
 
 class ExplainingObserver:
-    """A training observer that forwards everything to `inner` (the run's TensorBoard logger)
-    and, after the validation of the epochs `schedule` picks, logs the explanations."""
+    """A training observer that forwards everything to `inner` (the run's TensorBoard logger) and,
+    after the validation of the epochs `schedule` picks, logs the explanations.
 
-    def __init__(self, inner, explanations: ExplanationLogger, schedule: ExplainSchedule):
+    With a deferred schedule (`auto`) the call before training is not made at the start: the trained
+    variables' starting values are kept (`variables`: the model's trainable variables, the only ones
+    that change), and at the first call the schedule decides whether the maps of those values fit
+    the budget; if so they are computed with the starting values put back for the call, and written
+    at the start step before that call's maps.
+    """
+
+    def __init__(self, inner, explanations: ExplanationLogger, schedule: ExplainSchedule, *,
+                 variables: Sequence[tf.Variable] = (), forward_seconds_per_image: float | None = None):
         self.inner, self.explanations, self.schedule = inner, explanations, schedule
+        self.variables = list(variables)
+        self._starting: list[np.ndarray] | None = None
+        self._start_step = 0
+        self._write_start = True
+        self._forward_known = forward_seconds_per_image is not None
+        if forward_seconds_per_image is not None:
+            schedule.estimate_first_call(forward_seconds_per_image, len(explanations.images))
         self._mark = time.perf_counter()
 
     def start(self, step: int, *, write: bool = True) -> None:
-        """The maps before fine-tuning (`ExplanationLogger.start`), counted in the schedule."""
-        self.explanations.start(step, write=write)
-        if write:
+        """The maps before fine-tuning (`ExplanationLogger.start`), counted in the schedule; deferred
+        (the starting values kept) when the schedule says so."""
+        if self.schedule.deferred and self.variables:
+            self.explanations.mark_restart(step)
+            self._starting = [np.array(v.numpy()) for v in self.variables]
+            self._start_step, self._write_start = step, write
+        else:
+            if self.schedule.deferred:    # nothing to put back later (multi-worker): made now
+                self.schedule.before = BEFORE_AT_START
+            self.explanations.start(step, write=write)
             self.schedule.record_call(self.explanations.seconds[-1])
         self._mark = time.perf_counter()
 
@@ -320,12 +380,36 @@ class ExplainingObserver:
 
     def speed(self, step, images_per_second):
         self.inner.speed(step, images_per_second)
+        if not self._forward_known and images_per_second > 0:   # the first epoch: an upper bound of a forward
+            self.schedule.estimate_first_call(1.0 / images_per_second, len(self.explanations.images))
+            self._forward_known = True
 
     def validation_epoch(self, step, *, epoch: int, **kwargs):
         self.inner.validation_epoch(step, epoch=epoch, **kwargs)
         self.schedule.record_training(time.perf_counter() - self._mark)
         if self.schedule.due(epoch):
-            self.explanations.log(step)
+            pending = self.explanations.compute()
+            if self._starting is not None and self.schedule.before_due(epoch, pending.seconds):
+                self._explain_starting_weights()
+            self._starting = None if self.schedule.before != BEFORE_PENDING else self._starting
+            self.explanations.write(pending, step)
             self.schedule.record_call(self.explanations.seconds[-1])
             self.schedule.explained_epochs.append(epoch)
         self._mark = time.perf_counter()
+
+    def _explain_starting_weights(self) -> None:
+        """The deferred call: the starting values put back for it, the trained ones restored after."""
+        trained = [np.array(v.numpy()) for v in self.variables]
+        try:
+            for variable, value in zip(self.variables, self._starting, strict=True):
+                variable.assign(value)
+            before = self.explanations.compute()
+        finally:
+            for variable, value in zip(self.variables, trained, strict=True):
+                variable.assign(value)
+        if self._write_start:
+            self.explanations.write(before, self._start_step)
+        else:
+            self.explanations.remember(before)
+        self.schedule.record_before(self.explanations.seconds[-1], written=self._write_start)
+        self._starting = None
