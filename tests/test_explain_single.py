@@ -189,3 +189,14 @@ def test_python_dash_m_returns_non_zero_on_failure(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines() == [f"error: {broken}: not an image OpenCV can decode "
                                                   "(unknown format, or corrupt/truncated data)"]
+
+
+def test_an_input_attribution_method_compares_classes_too(tiny_cli, tmp_path, capsys):
+    """Saliency uses no layer: one map column, one row per class, no layer in the name."""
+    photo = write_photo(tmp_path / "cat.png", 0)
+    out = tmp_path / "out"
+    assert single.main([str(photo), "--method", "saliency", "--class-index", "cock,hen", "--output-dir", str(out)]) == 0
+    assert _figures(out) == ["cat_saliency_7-cock+8-hen.png"]
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(" p=")[0] for line in printed] == ["cat.png: saliency for class 7 cock",
+                                                         "cat.png: saliency for class 8 hen"]

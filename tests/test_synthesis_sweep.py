@@ -11,7 +11,7 @@ import pytest
 
 from tests.tiny_imagenet import SIZE, tiny_preprocess, write_photo
 from utilities.common.imagenet_classes import class_names
-from utilities.explain.class_lookup import ClassLookupError, resolve_class, resolve_classes
+from utilities.explain.class_lookup import ClassLookupError, resolve_class, resolve_class_list
 from utilities.explain.images import unit_rgb_preprocess
 from utilities.explain.synthesis import class_visualisation, fooling, sweep
 from utilities.explain.synthesis.class_visualisation import ClassVisualiser
@@ -54,7 +54,7 @@ def test_an_unknown_name_lists_the_closest_classes():
 
 
 def test_lists_of_classes_and_models_with_their_own_classes():
-    assert resolve_classes("285, tabby cat,285", NAMES, flag="--class-index") == [285, 281]
+    assert resolve_class_list("285, tabby cat,285", NAMES, flag="--class-index") == [285, 281]
     assert resolve_class("class 3", class_names(10)) == 3     # a 3a model's 10 outputs
     with pytest.raises(ClassLookupError, match="outside 0..9"):
         resolve_class("10", class_names(10))

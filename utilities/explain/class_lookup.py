@@ -63,7 +63,7 @@ def resolve_class(text: str | int, names: Sequence[str], *, flag: str = "--targe
     raise ClassLookupError(f"{flag} {raw!r} is not a class name or an index 0..{num_classes - 1}{hint}")
 
 
-def resolve_classes(text: str, names: Sequence[str], *, flag: str) -> list[int]:
+def resolve_class_list(text: str, names: Sequence[str], *, flag: str) -> list[int]:
     """A comma-separated list of classes ("285,281" or "tabby cat,Egyptian Mau"), duplicates dropped."""
     parts = [p for p in (part.strip() for part in str(text).split(",")) if p]
     if not parts:

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from utilities.common.output_paths import OutputPathError, check_output_file, disk_full_message
     from utilities.explain._graph import LayerNotFoundError
     from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
-    from utilities.explain.class_lookup import resolve_classes
+    from utilities.explain.class_lookup import resolve_class_list
     from utilities.explain.file_names import figure_name
     from utilities.explain.images import ImageReadError, display_name, load_image, unit_rgb_preprocess
     from utilities.explain.plotting import ComparisonCell, FigureContent, Prediction, comparison_figure
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ImageReadError(f"{args.image}: {exc}") from None
         model = models.build_model(args.model, weights=args.weights)
         names = class_names(int(model.output_shape[-1]))
-        classes = None if args.class_index is None else resolve_classes(args.class_index, names,
+        classes = None if args.class_index is None else resolve_class_list(args.class_index, names,
                                                                          flag="--class-index")
         preprocess = unit_rgb_preprocess(spec.preprocess)
         explainers = [build_explainers(model, [method], preprocess, layer or None, batch_size=1)[method]

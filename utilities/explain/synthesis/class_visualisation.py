@@ -340,8 +340,8 @@ def start_image(init: str | None, preset: str, input_size: int):
 
 def resolve_class_arguments(texts: Sequence[str], names: Sequence[str]) -> list[int]:
     """Positional CLASSES: indices or names, each maybe a comma-separated list ("76 gorilla 'tabby cat'")."""
-    from utilities.explain.class_lookup import resolve_classes
-    return list(dict.fromkeys(c for text in texts for c in resolve_classes(text, names, flag="CLASSES")))
+    from utilities.explain.class_lookup import resolve_class_list
+    return list(dict.fromkeys(c for text in texts for c in resolve_class_list(text, names, flag="CLASSES")))
 
 
 def build_parser(model_names: Sequence[str]):
