@@ -35,6 +35,8 @@ DEFAULTS = {"vgg16": (CONTENT_LAYER, STYLE_LAYERS, 512), "vgg19": (CONTENT_LAYER
 INITS = ("content", "style", "noise")
 OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("float32", "bfloat16")
+# --gram-normalisation: the form's name -> what F^T F is divided by (utilities/style_transfer/losses.py)
+GRAM_NORMALISATIONS = {"handout": "H*W*C", "paper": "1"}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -101,8 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "neural-style's default (squeezenet with its preset content layer: the preset's)")
     parser.add_argument("--style-weights", type=floats, default=None,
                         help="w_l per style layer, comma-separated, in sum_l w_l*sum((G_l-A_l)^2) with "
-                             "G = F^T F/(H*W*C); default 100/C_l^2 (neural-style's; squeezenet with its preset "
-                             "style layers: the preset's)")
+                             "G = F^T F/(H*W*C) (see --gram-normalisation); default 100/C_l^2 (neural-style's; "
+                             "squeezenet with its preset style layers: the preset's)")
+    parser.add_argument("--gram-normalisation", choices=tuple(GRAM_NORMALISATIONS), default="handout",
+                        help="the Gram matrix of a (H*W, C) map F: 'handout' G = F^T F/(H*W*C) (the CS7643/CS231n "
+                             "handout's normalize=True), 'paper' the raw G = F^T F of Gatys et al. (divided by "
+                             "nothing); with 'paper' the default and preset style weights are divided by "
+                             "(H_l*W_l*C_l)^2 at the result's size, weights you give apply to the raw form as they are")
     parser.add_argument("--tv-weight", type=non_negative_float, default=None,
                         help="w_t on the sum of squared neighbour differences (pixels 0..255); default 5e-4 "
                              "(squeezenet: the preset's)")
@@ -191,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         content_weight=args.content_weight, style_weights=args.style_weights,
         tv_weight=args.tv_weight, iterations=args.iterations, init=args.init, optimizer=args.optimizer,
         learning_rate=args.learning_rate, preserve_colors=args.preserve_colors, precision=args.precision,
-        seed=args.seed, save_every=args.save_every, progress=not args.no_progress)
+        seed=args.seed, save_every=args.save_every, progress=not args.no_progress,
+        gram_normalisation=args.gram_normalisation)
     try:
         conv_layers = models.get_spec(args.model, args.weights).conv_layers
         unknown = [n for n in (args.content_layer, *args.style_layers) if n not in conv_layers]
@@ -220,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {message} (files already written are complete; {shown(out)} was not written)",
               file=sys.stderr)
         return 1
-    w, f = result.weights, result.final
+    w, first, last = result.weights, result.initial, result.final
     from_preset = [name for name in result.from_preset if name.endswith("weight") or name.endswith("weights")]
     if from_preset:
         print(f"preset ({args.model}): {', '.join(from_preset)} from {preset_for(args.model, args.weights).source}")
     print(f"loss weights: content {w.content:.3g}, style {', '.join(f'{v:.3g}' for v in w.style)}, tv {w.tv:.3g}")
-    print(f"losses: content {f.content:.4g}, style {result.initial.style:.4g} -> {f.style:.4g}, tv {f.tv:.4g} "
-          f"after {len(result.history)} iterations ({result.seconds:.1f} s)")
+    changes = ", ".join(f"{name} {getattr(first, name):.4g} -> {getattr(last, name):.4g}"
+                        for name in ("content", "style", "tv", "total"))
+    print(f"weighted losses, start -> end: {changes} after {len(result.history)} iterations "
+          f"({result.seconds:.1f} s)")
     print(f"result {shown(out)}; figures, losses and run.json beside it")
     return 0
 

@@ -46,8 +46,10 @@ def np_content(weight: float, current: np.ndarray, original: np.ndarray) -> floa
     return weight * float(np.sum((current.astype(np.float64) - original) ** 2))
 
 
-def np_style(features: list[np.ndarray], targets: list[np.ndarray], weights: list[float]) -> float:
-    return sum(w * float(np.sum((np_gram(f) - a) ** 2)) for f, a, w in zip(features, targets, weights, strict=True))
+def np_style(features: list[np.ndarray], targets: list[np.ndarray], weights: list[float],
+             normalize: bool = True) -> float:
+    return sum(w * float(np.sum((np_gram(f, normalize) - a) ** 2))
+               for f, a, w in zip(features, targets, weights, strict=True))
 
 
 def np_tv(images: np.ndarray, weight: float) -> float:

@@ -46,8 +46,9 @@ def test_cli_writes_every_output(tmp_path, weights, pictures, capsys):
         assert figure is not None and figure.shape[0] > 100
     with open(tmp_path / "out" / "cat_losses.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [int(r["iteration"]) for r in rows] == list(range(1, 7))
+    assert [int(r["iteration"]) for r in rows] == list(range(0, 7))   # iteration 0: the starting picture
     assert float(rows[-1]["style"]) < float(rows[0]["style"])
+    assert float(rows[0]["content"]) == 0.0                         # started from the content picture
     assert sorted(p.name for p in (tmp_path / "out" / "cat_steps").iterdir()) == ["iter_0003.png", "iter_0006.png"]
     # the last snapshot is the result
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "out" / "cat_steps" / "iter_0006.png")), result)
@@ -55,9 +56,19 @@ def test_cli_writes_every_output(tmp_path, weights, pictures, capsys):
     assert run["settings"]["weights"] == str(weights) and run["iterations_run"] == 6
     assert run["loss_weights"] == {"content": 0.1, "style": [1e4] * 5, "tv": 1e-6}
     assert run["final_losses"]["style"] < run["initial_losses"]["style"]
+    assert run["settings"]["gram_normalisation"] == "handout"
+    for name in ("content", "style", "tv", "total"):                # the CSV's first row is the start
+        assert float(rows[0][name]) == pytest.approx(run["initial_losses"][name], rel=1e-6, abs=1e-12)
+        assert float(rows[-1][name]) == pytest.approx(run["final_losses"][name], rel=1e-6)
     assert not [p for p in (tmp_path / "out").rglob(".*")]  # no temporary files left
     printed = capsys.readouterr().out
-    assert "style" in printed and str(out) in printed
+    assert str(out) in printed
+    # the closing line: every loss from start to end
+    closing = next(line for line in printed.splitlines() if line.startswith("weighted losses, start -> end:"))
+    first, last = run["initial_losses"], run["final_losses"]
+    for name in ("content", "style", "tv", "total"):
+        assert f"{name} {first[name]:.4g} -> {last[name]:.4g}" in closing, (name, closing)
+    assert "content 0 -> " in closing and "after 6 iterations" in closing
 
 
 @pytest.mark.slow
@@ -114,7 +125,7 @@ def test_cli_offline_imagenet_weights_explain_what_to_do(tmp_path, pictures, mon
 
 def test_cli_names_match_the_package():
     import models
-    from utilities.style_transfer import CONTENT_LAYER, INITS, STYLE_LAYERS
+    from utilities.style_transfer import CONTENT_LAYER, GRAM_NORMALISATIONS, INITS, STYLE_LAYERS
     from utilities.style_transfer.features import PRECISIONS
     from utilities.style_transfer.optimizers import OPTIMIZERS
 
@@ -122,4 +133,5 @@ def test_cli_names_match_the_package():
     assert style_transfer.names(style_transfer.STYLE_LAYERS) == STYLE_LAYERS
     assert style_transfer.INITS == INITS and style_transfer.OPTIMIZERS == OPTIMIZERS
     assert style_transfer.PRECISIONS == tuple(PRECISIONS)
+    assert style_transfer.GRAM_NORMALISATIONS == GRAM_NORMALISATIONS
     assert set(style_transfer.MODELS) <= set(models.MODEL_NAMES)

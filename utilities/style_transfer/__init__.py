@@ -6,7 +6,7 @@ NumPy references in the tests.
 """
 from utilities.style_transfer.features import FeatureNetwork, LayerChoiceError, feature_network
 from utilities.style_transfer.images import ImageInputError
-from utilities.style_transfer.losses import content_loss, gram_matrix, style_loss, tv_loss
+from utilities.style_transfer.losses import GRAM_NORMALISATIONS, content_loss, gram_matrix, style_loss, tv_loss
 from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObjective, reference_weights
 from utilities.style_transfer.presets import CONTENT_LAYER, PRESETS, STYLE_LAYERS, Preset, preset_for
 from utilities.style_transfer.transfer import (
@@ -19,8 +19,8 @@ from utilities.style_transfer.transfer import (
     stylise,
 )
 
-__all__ = ["CONTENT_LAYER", "INITS", "PRESETS", "STYLE_LAYERS", "FeatureNetwork", "ImageInputError",
-           "LayerChoiceError", "LossTerms", "LossWeights", "Preset", "StyleObjective", "TransferInterrupted",
-           "TransferResult",
-           "TransferSettings", "content_loss", "default_output", "feature_network", "gram_matrix", "preset_for",
-           "reference_weights", "run_style_transfer", "style_loss", "stylise", "tv_loss"]
+__all__ = ["CONTENT_LAYER", "GRAM_NORMALISATIONS", "INITS", "PRESETS", "STYLE_LAYERS", "FeatureNetwork",
+           "ImageInputError", "LayerChoiceError", "LossTerms", "LossWeights", "Preset", "StyleObjective",
+           "TransferInterrupted", "TransferResult", "TransferSettings", "content_loss", "default_output",
+           "feature_network", "gram_matrix", "preset_for", "reference_weights", "run_style_transfer", "style_loss",
+           "stylise", "tv_loss"]

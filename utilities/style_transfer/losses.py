@@ -11,6 +11,8 @@ sums over millions of elements never lose their precision.
   term `E_l = sum((G - A)^2) / (4 N_l^2 M_l^2)` (N_l = C, M_l = H*W) is this loss on raw Gram
   matrices with `w_l = 1 / (4 N_l^2 M_l^2)`, i.e. on normalised ones with `w_l = 1/4`.
 - style: `sum_l w_l * sum((G_l - A_l)^2)`, A_l the style image's Gram matrices.
+- GRAM_NORMALISATIONS names the two Gram forms (the CLI's --gram-normalisation): "handout"
+  divides F^T F by H*W*C, "paper" divides by nothing (Gatys' raw G = F^T F).
 - total variation: `w_t * sum of squared differences between vertical and horizontal neighbours`.
 """
 from __future__ import annotations
@@ -18,6 +20,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import tensorflow as tf
+
+# --gram-normalisation's choices: what F^T F is divided by (the first is the default)
+GRAM_NORMALISATIONS = {"handout": "H*W*C", "paper": "1"}
+
+
+def gram_normalises(name: str) -> bool:
+    """True for the handout's form (F^T F / (H*W*C)), False for the paper's raw F^T F."""
+    if name not in GRAM_NORMALISATIONS:
+        raise ValueError(f"Gram normalisation must be one of {', '.join(GRAM_NORMALISATIONS)}, got {name!r}")
+    return name == "handout"
 
 
 def _f32(x) -> tf.Tensor:

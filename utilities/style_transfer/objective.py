@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from utilities.style_transfer.features import FeatureNetwork
-from utilities.style_transfer.losses import content_loss, gram_matrix, style_loss, tv_loss
+from utilities.style_transfer.losses import content_loss, gram_matrix, gram_normalises, style_loss, tv_loss
 
 # Justin Johnson's neural-style defaults (Torch; the most used Gatys implementation): content
 # weight 5 and style weight 100 on per-element MEANS of relu4_2 and of Gram matrices divided by
@@ -54,6 +54,24 @@ def reference_weights(network: FeatureNetwork, content_shape: Sequence[int], *, 
     return LossWeights(float(content), tuple(float(w) for w in style), float(REFERENCE_TV if tv is None else tv))
 
 
+def on_raw_grams(network: FeatureNetwork, content_shape: Sequence[int], style_weights: Sequence[float]
+                 ) -> tuple[float, ...]:
+    """Style weights for the handout's Gram matrices (F^T F / (H*W*C)) rewritten for the paper's raw F^T F.
+
+    Each w_l is divided by (H_l*W_l*C_l)^2, the layer's map size at the result's size
+    (`content_shape`): the raw squared difference is that much larger, so at the result's own size
+    the two forms give the same loss. Gatys' 1/(4 N_l^2 M_l^2) is 1/(4 (H_l*W_l*C_l)^2), so each
+    layer's term is then 4 w_l times the paper's E_l. (What still differs: the style picture's raw
+    Gram matrices are sums over ITS positions, so a style picture of another area than the result
+    has targets that many times larger or smaller; the handout's division removes that.)
+    """
+    if len(style_weights) != len(network.style_layers):
+        raise ValueError(f"{len(style_weights)} style weight(s) for {len(network.style_layers)} style layer(s)")
+    features = network(np.zeros((1, *content_shape[:2], 3), np.float32))
+    return tuple(float(w) / float(np.prod(features[name].shape[1:])) ** 2
+                 for w, name in zip(style_weights, network.style_layers, strict=True))
+
+
 @dataclass(frozen=True)
 class LossTerms:
     """The three weighted losses of one evaluation (Python floats)."""
@@ -70,13 +88,18 @@ class LossTerms:
 class StyleObjective:
     """Content + style + TV loss of a picture, with targets from a content and a style image."""
 
-    def __init__(self, network: FeatureNetwork, content: np.ndarray, style: np.ndarray, weights: LossWeights):
-        """content, style: RGB 0..255 (h, w, 3) or luminance (h, w, 1), as the optimised picture."""
+    def __init__(self, network: FeatureNetwork, content: np.ndarray, style: np.ndarray, weights: LossWeights,
+                 gram_normalisation: str = "handout"):
+        """content, style: RGB 0..255 (h, w, 3) or luminance (h, w, 1), as the optimised picture.
+
+        `gram_normalisation`: "handout" (G = F^T F / (H*W*C)) or "paper" (raw F^T F), losses.GRAM_NORMALISATIONS.
+        """
         self.network, self.weights = network, weights
+        self.normalize = gram_normalises(gram_normalisation)
         self.shape = tuple(content.shape)
         self.content_target = network(self._rgb(tf.constant(content[None], tf.float32)))[network.content_layer]
         style_features = network(self._rgb(tf.constant(style[None], tf.float32)))
-        self.style_targets = [gram_matrix(style_features[name]) for name in network.style_layers]
+        self.style_targets = [gram_matrix(style_features[name], self.normalize) for name in network.style_layers]
         self._value_and_gradient = tf.function(
             self._terms_and_gradient, input_signature=[tf.TensorSpec(self.shape, tf.float32)])
 
@@ -90,7 +113,8 @@ class StyleObjective:
         features = self.network(self._rgb(batch))
         w = self.weights
         return (content_loss(w.content, features[self.network.content_layer], self.content_target),
-                style_loss([features[name] for name in self.network.style_layers], self.style_targets, w.style),
+                style_loss([features[name] for name in self.network.style_layers], self.style_targets, w.style,
+                           self.normalize),
                 tv_loss(batch, w.tv))
 
     def _terms_and_gradient(self, image):

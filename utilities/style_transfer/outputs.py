@@ -1,21 +1,23 @@
 """Everything a run writes, each file atomically (temporary name, then rename).
 
 For a result `OUT.png`: `OUT_comparison.png` (content | style | result), `OUT_losses.png` (the
-three weighted losses and their sum per iteration, log scale), `OUT_losses.csv` (the same
-numbers), `OUT_run.json` (settings, resolved loss weights, final losses, time) and, every
---save-every iterations, `OUT_steps/iter_NNNN.png`.
+three weighted losses and their sum per iteration from iteration 0, the starting picture; log
+scale), `OUT_losses.csv` (the same numbers), `OUT_run.json` (settings, resolved loss weights,
+first and last losses, time) and, every --save-every iterations, `OUT_steps/iter_NNNN.png`.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from utilities.common.atomic import atomic_path, write_text_atomic
 from utilities.common.figures import save_figure
@@ -82,30 +84,53 @@ def save_comparison(content: np.ndarray, style: np.ndarray, result: np.ndarray, 
     return save_figure(fig, dest)
 
 
-def save_loss_curves(history: list[LossTerms], dest: Path, title: str = "") -> Path:
-    """Weighted content, style, TV losses and their total per iteration (log scale)."""
+def loss_curve_figure(initial: LossTerms, history: list[LossTerms], title: str = "") -> Figure:
+    """Weighted content, style, TV losses and their total from iteration 0 (the starting picture) on.
+
+    Log scale; when a loss is exactly 0 (the content loss at iteration 0 of a run started from
+    the content picture) the axis is symmetric-log, linear below the smallest positive value, so
+    the start is drawn at 0 instead of being dropped.
+    """
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.subplots()
-    steps = np.arange(1, len(history) + 1)
-    for name in ("total", "content", "style", "tv"):
-        values = np.array([getattr(h, name) for h in history])
-        ax.plot(steps, np.maximum(values, 1e-30), label=name, linewidth=2 if name == "total" else 1.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration")
+    points = [initial, *history]
+    steps = np.arange(len(points))
+    series = {name: np.array([getattr(h, name) for h in points], np.float64)
+              for name in ("total", "content", "style", "tv")}
+    for name, values in series.items():
+        ax.plot(steps, values, label=name, linewidth=2 if name == "total" else 1.2)
+        ax.plot(steps[:1], values[:1], "o", color=ax.lines[-1].get_color(), markersize=4)
+    every = np.concatenate(list(series.values()))
+    positive = every[every > 0]
+    if positive.size and np.any(every <= 0):
+        # linear below a tenth of the smallest final loss: the climb from 0 is drawn, empty decades are not
+        final = np.array([values[-1] for values in series.values()])
+        scale = final[final > 0].min() / 10 if np.any(final > 0) else positive.min()
+        ax.set_yscale("symlog", linthresh=10.0 ** np.floor(np.log10(scale)))
+        ax.set_ylim(bottom=0)
+    elif positive.size:
+        ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("iteration (0: the starting picture)")
     ax.set_ylabel("weighted loss")
     ax.grid(alpha=0.3)
     ax.legend()
     if title:
-        ax.set_title(title, fontsize=10)
-    return save_figure(fig, dest)
+        ax.set_title(textwrap.fill(title, 90), fontsize=9)
+    return fig
 
 
-def write_losses_csv(history: list[LossTerms], dest: Path) -> Path:
-    """iteration, content, style, tv, total."""
+def save_loss_curves(initial: LossTerms, history: list[LossTerms], dest: Path, title: str = "") -> Path:
+    """loss_curve_figure written to `dest` (atomically)."""
+    return save_figure(loss_curve_figure(initial, history, title), dest)
+
+
+def write_losses_csv(initial: LossTerms, history: list[LossTerms], dest: Path) -> Path:
+    """iteration, content, style, tv, total; iteration 0 is the starting picture."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["iteration", "content", "style", "tv", "total"])
-    for i, h in enumerate(history, start=1):
+    for i, h in enumerate([initial, *history]):
         writer.writerow([i, f"{h.content:.8g}", f"{h.style:.8g}", f"{h.tv:.8g}", f"{h.total:.8g}"])
     return write_text_atomic(dest, buffer.getvalue())
 

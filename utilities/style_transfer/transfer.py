@@ -19,7 +19,8 @@ import numpy as np
 from utilities.style_transfer.colors import luminance, match_luminance, with_content_chroma
 from utilities.style_transfer.features import FeatureNetwork, feature_network
 from utilities.style_transfer.images import initial_image, load_picture
-from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObjective, reference_weights
+from utilities.style_transfer.losses import gram_normalises
+from utilities.style_transfer.objective import LossTerms, LossWeights, StyleObjective, on_raw_grams, reference_weights
 from utilities.style_transfer.optimizers import OnIteration, optimise
 from utilities.style_transfer.outputs import (
     OutputPaths,
@@ -57,6 +58,9 @@ class TransferSettings:
     weights for VGG, the CS231n/CS7643 handout's for SqueezeNet); weights the preset leaves
     open: neural-style's defaults (objective.reference_weights). `image_size` is the result's
     longest side, `style_size` the style picture's (None: the same as the result's).
+    `gram_normalisation`: "handout" (G = F^T F / (H*W*C)) or "paper" (raw F^T F); with "paper"
+    the style weights the user did not give (defaults, preset) are rewritten for raw Gram
+    matrices (objective.on_raw_grams), given ones apply to the raw form as they are.
     """
 
     model: str = "vgg16"
@@ -77,6 +81,7 @@ class TransferSettings:
     save_every: int = 100
     progress: bool = True
     style_size: int | None = None
+    gram_normalisation: str = "handout"
 
 
 @dataclass
@@ -103,6 +108,8 @@ def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, set
     and TV weights for the content's size).
     """
     started = time.perf_counter()
+    raw_gram = not gram_normalises(settings.gram_normalisation)
+    style_given = settings.style_weights is not None   # by the caller, before the preset fills anything
     settings, from_preset = resolve(dataclasses.replace(settings, content_layer=network.content_layer,
                                                         style_layers=tuple(network.style_layers),
                                                         image_size=max(content.shape[:2])))
@@ -115,7 +122,9 @@ def stylise(network: FeatureNetwork, content: np.ndarray, style: np.ndarray, set
         init = initial_image(settings.init, content, style, settings.seed)
     weights = reference_weights(network, content.shape, content=settings.content_weight,
                                 style=settings.style_weights, tv=settings.tv_weight)
-    objective = StyleObjective(network, target_content, target_style, weights)
+    if raw_gram and not style_given:
+        weights = dataclasses.replace(weights, style=on_raw_grams(network, content.shape, weights.style))
+    objective = StyleObjective(network, target_content, target_style, weights, settings.gram_normalisation)
     to_rgb = (lambda y: with_content_chroma(y, content)) if settings.preserve_colors else (lambda x: x)
     initial = objective.evaluate(init)
     history: list[LossTerms] = []
@@ -149,6 +158,8 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
 
     Layers, sizes and weights left None come from the model's preset (presets.py).
     """
+    gram_normalises(settings.gram_normalisation)   # an unknown form: ValueError before any work
+    given = settings
     settings, from_preset = resolve(settings)
     content = load_picture(content_path, settings.image_size, "content")
     style = load_picture(style_path, settings.style_size or settings.image_size, "style")
@@ -169,7 +180,9 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
             snapshots[iteration] = save_image(image(), paths.step(iteration))
 
     try:
-        result = stylise(network, content, style, settings, on_iteration=on_iteration)
+        # the settings as given: stylise tells the caller's style weights from the preset's
+        result = stylise(network, content, style, dataclasses.replace(given, style_size=settings.style_size),
+                         on_iteration=on_iteration)
     except KeyboardInterrupt:
         bar.close()
         raise TransferInterrupted(latest["iteration"], settings.iterations,
@@ -181,8 +194,8 @@ def run_style_transfer(content_path: str | Path, style_path: str | Path, output:
     title = _title(content_path, style_path, settings, result)
     save_image(result.image, paths.result)
     save_comparison(content, style, result.image, paths.comparison, title)
-    save_loss_curves(result.history, paths.losses_figure, title)
-    write_losses_csv(result.history, paths.losses_csv)
+    save_loss_curves(result.initial, result.history, paths.losses_figure, title)
+    write_losses_csv(result.initial, result.history, paths.losses_csv)
     write_run_json(_record(content_path, style_path, result.settings, result, content.shape), paths.run_json)
     return result
 
@@ -206,7 +219,8 @@ def _title(content_path, style_path, settings: TransferSettings, result: Transfe
     return (f"{shown(Path(content_path).name)} in the style of {shown(Path(style_path).name)}: "
             f"{settings.model} ({weights}), "
             f"{settings.optimizer}, {len(result.history)} iterations"
-            + (", colours preserved" if settings.preserve_colors else ""))
+            + (", colours preserved" if settings.preserve_colors else "")
+            + (", raw Gram matrices (paper)" if not gram_normalises(settings.gram_normalisation) else ""))
 
 
 def _record(content_path, style_path, settings: TransferSettings, result: TransferResult,
