@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain-every", default=d.explain_every, metavar="{auto,N}",
                    help="Grad-CAM and saliency of a few validation images in TensorBoard before training "
                         "and after every N epochs' validation (0: off; auto: as often as stays within 5%% "
-                        "of the training time; the last epoch always) (default %(default)s)")
+                        "of the training time, before training only when it fits; the last epoch always) "
+                        "(default %(default)s)")
     p.add_argument("--explain-images", type=int, default=d.explain_images,
                    help="validation images explained, chosen seeded and stratified by class "
                         "(default %(default)s)")

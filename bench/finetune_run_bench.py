@@ -20,6 +20,20 @@ images, 10 classes, synthetic bvlc_alexnet.npy weights in the real format), with
   summaries the share of a steady epoch the display steps take: 1 - steady(display-step 3) /
             steady(display-step 1000), from a second run of the same length
 Random weights; numbers depend on the machine and its load, ratios less so.
+
+    .venv/bin/python bench/finetune_run_bench.py --fixed-costs [--train 512] [--val 128] [--epochs 8]
+
+measures instead, in-process (same generated JPEGs and weights, CLI defaults otherwise: batch 32,
+feature cache on, --explain-every 0), the per-epoch fixed costs of steady epochs 2..N, median
+seconds and share of the epoch's wall time (issue 27's target: all of them <= 15 % at 512 images):
+  training    the training loop (from the epoch's images/s)
+  validation  the whole validation pass (StepRunner.evaluate)
+  summaries   the epoch's speed + validation scalars and the writers' flush (RunLogger)
+  confusion   drawing + writing the confusion image, on RunLogger's background thread (not on the
+              epoch's critical path; its CPU time competes with training on a 2-core machine)
+  checkpoint  the epoch checkpoint (TrainingCheckpoint.save) and run.json
+and start-up in a fresh interpreter, by parts: importing the 3a modules (TensorFlow, Keras),
+building AlexNet, loading the weight file.
 """
 from __future__ import annotations
 
@@ -140,6 +154,93 @@ def run_cli(work: Path, weights_file: Path, train_list: Path, val_list: Path, ep
     return seconds, [h["images_per_second"] for h in history]
 
 
+def fixed_costs(work: Path, weights_file: Path, train_list: Path, val_list: Path, epochs: int,
+                train_images: int) -> None:
+    """Per-epoch fixed costs of an in-process run (module docstring), printed."""
+    import keras
+
+    from utilities.finetune import checkpointing, experiment, tb_logging, training
+
+    spent: dict[str, list[tuple[float, float]]] = {}   # part -> (start, end) of each call
+
+    def timed(owner, name: str, part: str):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent.setdefault(part, []).append((start, time.perf_counter()))
+        setattr(owner, name, wrapper)
+        return owner, name, original
+
+    patches = [timed(training.StepRunner, "evaluate", "validation"),
+               timed(tb_logging.RunLogger, "validation_epoch", "summaries"),
+               timed(tb_logging.RunLogger, "speed", "summaries"),
+               timed(tb_logging.RunLogger, "_confusion_image", "confusion"),
+               timed(checkpointing.TrainingCheckpoint, "save", "checkpoint"),
+               timed(experiment, "write_run_info", "checkpoint")]
+    ends: list[float] = []
+
+    def echo(line: str) -> None:
+        if line.startswith("epoch "):
+            ends.append(time.perf_counter())
+
+    try:
+        config = experiment.ExperimentConfig(weights=str(weights_file), train_list=train_list, val_list=val_list,
+                                             epochs=epochs, logdir=work / "logs", checkpoint_dir=work / "ckpt",
+                                             run_name="fixed", progress=False, explain_every=0)
+        result = experiment.Experiment(config, echo=echo).run()
+    finally:
+        for owner, name, original in patches:
+            setattr(owner, name, original)
+        keras.backend.clear_session()
+    # epoch e (from 2) spans ends[e-2] .. ends[e-1]; a call belongs to the epoch whose span holds its start
+    rows = {"training": [], "validation": [], "summaries": [], "confusion": [], "checkpoint": []}
+    walls = []
+    for e in range(2, len(ends) + 1):
+        start, end = ends[e - 2], ends[e - 1]
+        walls.append(end - start)
+        rows["training"].append(train_images / result.history[e - 1]["images_per_second"])
+        for part in ("validation", "summaries", "confusion", "checkpoint"):
+            rows[part].append(sum(b - a for a, b in spent.get(part, []) if start <= a < end))
+    wall = statistics.median(walls)
+    print(f"fixed costs ({train_images} training images, batch 32, cached; median of epochs 2..{len(ends)}): "
+          f"steady epoch {wall:.3f} s wall (from one epoch's report to the next)")
+    for part, values in rows.items():
+        note = " (background thread)" if part == "confusion" else ""
+        print(f"  {part:<11} {statistics.median(values):7.3f} s  {statistics.median(values) / wall:6.1%}{note}")
+    fixed = sum(statistics.median(rows[p]) for p in ("validation", "summaries", "checkpoint"))
+    print(f"  on the critical path besides training: {fixed:.3f} s = {fixed / wall:.1%} of the epoch "
+          f"(target <= 15 %: {'met' if fixed / wall <= 0.15 else 'not met'})")
+
+
+STARTUP = """
+import time, sys
+t0 = time.perf_counter()
+from utilities.common.quiet_tf import import_tensorflow_quietly
+import_tensorflow_quietly()
+import models
+from utilities.finetune.experiment import Experiment
+t1 = time.perf_counter()
+models.build_model("alexnet", "random", remove_fc=1, num_classes=10)
+t2 = time.perf_counter()
+models.build_model("alexnet", sys.argv[1], remove_fc=1, num_classes=10)
+t3 = time.perf_counter()
+print(f"{t1 - t0:.2f} {t2 - t1:.2f} {t3 - t2 - (t2 - t1):.2f}")
+"""
+
+
+def startup(weights_file: Path) -> None:
+    """Start-up of the 3a program by parts, in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", STARTUP, str(weights_file)], cwd=ROOT, check=True,
+                          capture_output=True, text=True)
+    imports, build, load = (float(v) for v in done.stdout.split()[-3:])
+    print(f"start-up  imports {imports:.2f} s (TensorFlow, Keras, the 3a modules), build AlexNet {build:.2f} s, "
+          f"load the weight file {load:.2f} s (a second build with the file, minus the first build)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=512, help="training images (default %(default)s)")
@@ -147,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, nargs="+", default=[3, 30], help="run lengths (default 3 30)")
     parser.add_argument("--steps", type=int, default=4, help="baseline steps per timing (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64, help="baseline and CLI batch (default %(default)s)")
+    parser.add_argument("--fixed-costs", action="store_true",
+                        help="only the per-epoch fixed costs and the start-up (default epochs: 8)")
     parser.add_argument("--baseline-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     global BATCH
@@ -160,6 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         weights_file = write_pickled_npy(work / "bvlc_alexnet.npy", arrays)
         train_list = write_jpegs(work, args.train, name="train", seed=0, classes=CLASSES)
         val_list = write_jpegs(work, args.val, name="val", seed=1, classes=CLASSES)
+        if args.fixed_costs:
+            startup(weights_file)
+            fixed_costs(work, weights_file, train_list, val_list, 8 if args.epochs == [3, 30] else max(args.epochs),
+                        args.train)
+            return 0
         baseline = tf1_step_rate({k: v for k, v in arrays.items() if k != "fc8"}, args.steps, 2)
         if args.baseline_only:
             print(json.dumps({"baseline": baseline}))
