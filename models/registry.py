@@ -10,8 +10,9 @@ import keras
 from models import alexnet, squeezenet, vgg16, vgg19
 from models.heads import CLASSIFIER
 from models.heads import default_train_layers as _default_train_layers
+from models.keras_applications import APPLICATION_NAMES, APPLICATIONS, build_application, builder_for
 from models.loading import assign_weights
-from models.preprocessing import torch_normalize
+from models.preprocessing import PREPROCESSING_MODES, torch_normalize
 from models.pretrained import imagenet_weights, torchvision_imagenet_weights
 from models.torch_checkpoint import is_torch_file, read_state_dict
 from models.torchvision_weights import IMAGENET_TORCH, LAYER_MAPS, TORCH_INPUT_SIZE, is_torch_weights, to_keras_weights
@@ -33,6 +34,8 @@ class ModelSpec:
     builder: Callable[..., keras.Model]
     # "caffe": RGB 0..255 -> BGR minus the ImageNet mean (Keras/Caffe weights);
     # "torch": RGB / 255, minus mean (0.485, 0.456, 0.406), over std (0.229, 0.224, 0.225) (torchvision weights)
+    # "tf": RGB scaled to -1..1; "unit": RGB / 255; "none": RGB 0..255 as it is (the network normalises
+    # inside); see models/preprocessing.py PREPROCESSING_MODES
     preprocessing: str = "caffe"
 
 
@@ -48,20 +51,37 @@ SPECS = {
                             squeezenet.FC_LAYERS, squeezenet.CONV_LAYERS, squeezenet.GRADCAM_LAYER,
                             squeezenet.build_squeezenet),
 }
-MODEL_NAMES = tuple(SPECS)
+MODEL_NAMES = tuple(SPECS)   # the project's own networks (the programs' --model choices today)
+# keras.applications networks by name (models/keras_applications.py): conv_layers are their stage
+# outputs, fc_layers their one classifier layer.
+KERAS_APPLICATION_SPECS = {
+    name: ModelSpec(name, app.input_size, PREPROCESSING_MODES[app.preprocessing], (app.fc_layer,),
+                    app.feature_layers, app.class_map_layer, builder_for(name), app.preprocessing)
+    for name, app in APPLICATIONS.items()
+}
+KERAS_APPLICATION_NAMES = APPLICATION_NAMES
+ALL_MODEL_NAMES = MODEL_NAMES + KERAS_APPLICATION_NAMES
 
 
 def get_spec(name: str, weights: str | Path | None = None) -> ModelSpec:
-    """The ModelSpec of 'alexnet', 'vgg16', 'vgg19' or 'squeezenet' for the given `weights`.
+    """The ModelSpec of a network by name ('alexnet', 'vgg16', 'vgg19', 'squeezenet', or one of
+    KERAS_APPLICATION_NAMES: 'resnet50', 'mobilenet_v2', ...) for the given `weights`.
 
-    The preprocessing goes with the weights' origin: torchvision weights ('imagenet-torch' or a
-    .pth/.pt file) get torchvision's (`preprocessing == "torch"`, input 224); every other value
-    (None, 'imagenet', 'random', a Keras/Caffe file) the caffe-style default.
+    The project's networks: the preprocessing goes with the weights' origin: torchvision weights
+    ('imagenet-torch' or a .pth/.pt file) get torchvision's (`preprocessing == "torch"`, input 224);
+    every other value (None, 'imagenet', 'random', a Keras/Caffe file) the caffe-style default.
+    keras.applications networks: their own preprocessing whatever the weights; torchvision weights
+    are refused (WeightsError).
     """
+    if name in KERAS_APPLICATION_SPECS:
+        if is_torch_weights(weights):
+            raise WeightsError(f"{weights}: torchvision weights load into {', '.join(LAYER_MAPS)}, not {name!r} "
+                               f"(a keras.applications network takes 'imagenet', 'random' or a Keras file)")
+        return KERAS_APPLICATION_SPECS[name]
     try:
         spec = SPECS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODEL_NAMES)}") from None
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(ALL_MODEL_NAMES)}") from None
     if not is_torch_weights(weights):
         return spec
     if name not in LAYER_MAPS:
@@ -86,7 +106,8 @@ def _read_for(name: str, path: Path) -> dict:
 
 def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc: int = 0,
                 num_classes: int | None = None, dropout: float = 0.5, **options) -> keras.Model:
-    """Build `name` ('alexnet' | 'vgg16' | 'vgg19' | 'squeezenet') and load `weights`.
+    """Build `name` ('alexnet' | 'vgg16' | 'vgg19' | 'squeezenet' | a KERAS_APPLICATION_NAMES
+    network, see models/keras_applications.py `build_application`) and load `weights`.
 
     weights: "imagenet" (downloaded on first use), "imagenet-torch" (torchvision's ImageNet
     checkpoint: VGG16, VGG19, SqueezeNet), "random" (explicitly untrained) or a path to any
@@ -99,6 +120,9 @@ def build_model(name: str, weights: str | Path | None = "imagenet", *, remove_fc
     (AlexNet: lrn_order, grouped_conv; SqueezeNet: input_size, None for any size). The output is logits.
     """
     spec = get_spec(name, weights)
+    if name in KERAS_APPLICATION_SPECS:
+        return build_application(name, num_classes, weights=weights, remove_fc=remove_fc, dropout=dropout,
+                                 **options)
     if spec.preprocessing == "torch" and name == "squeezenet":
         options = {"ceil_mode": True, "input_size": TORCH_INPUT_SIZE, **options}
     if remove_fc and not num_classes:
@@ -126,6 +150,8 @@ def default_train_layers(name: str, remove_fc: int) -> list[str]:
     """The layers fine-tuned by default: the new head and the FC layer (SqueezeNet: fire module) below it."""
     if name == "squeezenet":
         return squeezenet.default_train_layers(remove_fc)
+    if name in KERAS_APPLICATION_SPECS:   # one FC layer: the head alone
+        return [CLASSIFIER] if remove_fc else list(get_spec(name).fc_layers)
     return _default_train_layers(get_spec(name).fc_layers, remove_fc)
 
 
@@ -134,5 +160,5 @@ def trainable_layer_names(model: keras.Model) -> Sequence[str]:
     return [layer.name for layer in model.layers if layer.trainable and layer.trainable_weights]
 
 
-__all__ = ["IMAGENET_TORCH", "ModelSpec", "build_model", "get_spec", "preprocess_for", "default_train_layers",
-           "MODEL_NAMES", "WeightsError"]
+__all__ = ["ALL_MODEL_NAMES", "IMAGENET_TORCH", "KERAS_APPLICATION_NAMES", "ModelSpec", "build_model", "get_spec",
+           "preprocess_for", "default_train_layers", "MODEL_NAMES", "WeightsError"]
