@@ -3,6 +3,7 @@
     python assignment_3b.py My-Images/            # VGG16, ImageNet weights, top-3 Grad-CAM
     python assignment_3b.py my_images/ --model squeezenet   # SqueezeNet 1.1, real weights (5 MB)
     python assignment_3b.py photos/ --model alexnet --methods gradcam --save-arrays
+    python assignment_3b.py my_images/ --model my_model.keras --preprocess tf   # your own model
 
 Prints the top-k predictions of each image and writes figures, a summary grid, a
 predictions CSV and index.html (every result on one static page) to --output-dir.
@@ -15,16 +16,27 @@ import argparse
 import sys
 from pathlib import Path
 
+from utilities.explain.model_args import (
+    ALL_MODEL_NAMES,
+    PROJECT_LAYERS,
+    RANDOM_NOTE,
+    add_model_arguments,
+    is_model_file,
+    layer_defaults,
+    open_network,
+    print_notes,
+)
+
 DEFAULT_FOLDER = "my_images"
+DEFAULT_TOP_K = 3
 # The names of utilities.explain.registry.METHODS, listed here so --help needs no TensorFlow import
 # (tests/test_assignment_3b.py checks that the two agree).
 METHOD_NAMES = ("saliency", "gradcam", "smoothgrad", "smoothgrad_sq", "vargrad", "integrated_gradients",
                 "gradient_x_input", "guided_backprop", "guided_gradcam", "gradcam_pp", "layercam", "scorecam",
                 "occlusion", "random", "edges")
-# models.MODEL_NAMES with each network's Grad-CAM layer (spec.gradcam_layer), for the same reason
-# (tests/test_assignment_3b.py checks them against models/registry.py).
-GRADCAM_LAYERS = {"alexnet": "conv5", "vgg16": "block5_conv3", "vgg19": "block5_conv4",
-                  "squeezenet": "fire9_concat"}
+# models.MODEL_NAMES with each network's Grad-CAM layer (spec.gradcam_layer), and the keras.applications
+# networks, for the same reason (utilities/explain/model_args.py; tests check them against models/registry.py).
+GRADCAM_LAYERS = dict(PROJECT_LAYERS)
 MODEL_NAMES = tuple(GRADCAM_LAYERS)
 
 
@@ -47,15 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("folder", nargs="?", default=DEFAULT_FOLDER,
                         help="folder of images (or one image file)")
-    parser.add_argument("--model", choices=MODEL_NAMES, default="vgg16",
-                        help="squeezenet: SqueezeNet 1.1 (input 227), the CS7643/CS231n handouts' network")
-    parser.add_argument("--weights", default="imagenet",
-                        help="'imagenet' (downloaded once), 'random' (untrained, for testing) or a "
-                             "weight file: .npy, .npz, .h5, .weights.h5, .keras")
+    add_model_arguments(parser, ALL_MODEL_NAMES)
     parser.add_argument("--layer", default=None,
                         help="conv layer for class maps (default: the model's last conv block: "
-                             + ", ".join(f"{layer} for {name}" for name, layer in GRADCAM_LAYERS.items()) + ")")
-    parser.add_argument("--top-k", type=positive_int, default=3, help="classes explained per image")
+                             + layer_defaults(ALL_MODEL_NAMES) + ")")
+    parser.add_argument("--top-k", type=positive_int, default=None,
+                        help=f"classes explained per image (default: {DEFAULT_TOP_K}, or all of a model's when "
+                             f"it has fewer)")
     parser.add_argument("--methods", default="saliency,gradcam",
                         help="comma-separated; available: " + ", ".join(METHOD_NAMES))
     parser.add_argument("--output-dir", default="results")
@@ -108,7 +118,7 @@ def method_options(args: argparse.Namespace) -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     classes = args.num_classes or 1000
-    if args.top_k > classes and not args.evaluate:
+    if args.top_k is not None and args.top_k > classes and not args.evaluate and not is_model_file(args.model):
         print(f"error: --top-k {args.top_k} is more than the model's {classes} classes", file=sys.stderr)
         return 2
     if args.remove_fc and not args.num_classes:
@@ -125,12 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = plan_folder(args.folder, args.methods)  # fail fast, before building a 138M-parameter network
         prepare_output_dir(Path(args.output_dir) / "evaluation" if args.evaluate else args.output_dir)
-        spec = models.get_spec(args.model, args.weights)  # torchvision weights: their preprocessing, 224
+        # a network name: built with its weights (torchvision's bring their preprocessing, 224); a .keras
+        # file: read safely, its input size, class-map layer and logits found (the notes say how)
+        loaded = open_network(args, layer=args.layer, remove_fc=args.remove_fc, num_classes=args.num_classes)
+        top_k = min(DEFAULT_TOP_K, loaded.num_classes) if args.top_k is None else args.top_k
+        if top_k > loaded.num_classes and not args.evaluate:
+            raise ExplainSetupError(f"--top-k {top_k} is more than the model's {loaded.num_classes} classes")
         if args.weights == "random":
-            print("note: --weights random: untrained network, predictions are meaningless")
-        model = models.build_model(args.model, weights=args.weights, remove_fc=args.remove_fc,
-                                   num_classes=args.num_classes)
-        layer = args.layer or spec.gradcam_layer
+            print(RANDOM_NOTE)
+        print_notes(loaded, echo=print)   # the run log, on stdout with the predictions
+        model, spec, layer = loaded.model, loaded.spec, loaded.layer
         if args.evaluate:
             from utilities.explain.metrics.folder import evaluate_folder
 
@@ -145,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"evaluation tables and plots in {Path(args.output_dir) / 'evaluation'}/")
             return 0
         report = explain_folder(plan, model, preprocess=spec.preprocess,
-                                input_size=spec.input_size, layer=layer, top_k=args.top_k, output_dir=args.output_dir,
+                                input_size=spec.input_size, layer=layer, top_k=top_k, output_dir=args.output_dir,
+                                names=loaded.class_names,
                                 save_arrays=args.save_arrays, batch_size=args.batch_size,
                                 progress=not args.no_progress, method_options=method_options(args),
                                 shared_scale=args.shared_scale)

@@ -61,6 +61,16 @@ def tiny_cli(monkeypatch, tiny_model):
     spec = dataclasses.replace(models.get_spec("vgg16"), input_size=SIZE, preprocess=tiny_preprocess)
     monkeypatch.setattr(models, "get_spec", lambda name, weights=None: spec)
     monkeypatch.setattr(models, "build_model", lambda *a, **k: tiny_model)
+    route_open_model_through_models(monkeypatch)
+
+
+def route_open_model_through_models(monkeypatch):
+    """models.open_model (what the explanation CLIs call) builds through models.get_spec and
+    models.build_model as they are at call time, so a test's stub of either is what it uses."""
+    import models
+    import models.opening
+    monkeypatch.setattr(models.opening, "get_spec", lambda *a, **k: models.get_spec(*a, **k))
+    monkeypatch.setattr(models.opening, "build_model", lambda *a, **k: models.build_model(*a, **k))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import route_open_model_through_models
 from tests.tiny_imagenet import write_photo
 from utilities.common.imagenet_classes import class_names
 from utilities.explain import single
@@ -74,6 +75,7 @@ def two_layer_cli(monkeypatch):
                                gradcam_layer="conv_b")
     monkeypatch.setattr(models, "get_spec", lambda name, weights=None: spec)
     monkeypatch.setattr(models, "build_model", lambda *a, **k: model)
+    route_open_model_through_models(monkeypatch)
     return model
 
 

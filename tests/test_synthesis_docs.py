@@ -42,7 +42,7 @@ def option_rows() -> dict[str, list[FlagRow]]:
 @pytest.mark.parametrize("program", PROGRAMS)
 def test_option_tables_match_the_parsers(program):
     import models
-    parser = importlib.import_module(program).build_parser(models.MODEL_NAMES)
+    parser = importlib.import_module(program).build_parser(models.ALL_MODEL_NAMES)
     rows = option_rows().get(program)
     assert rows, f"no '<!-- options: python -m {program} -->' table in {PAGE.name}"
     problems, documented = [], set()

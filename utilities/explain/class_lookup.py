@@ -1,10 +1,12 @@
 """Classes given by index or by name on the command line (`--target stingray`, `--class-index 285,281`).
 
-`resolve_class("stingray", names)` -> 6. A text is tried, in order, as an index ("6"), as a short
-name ("stingray", case-insensitive), and for ImageNet as one of the Caffe synonyms of a class
-("tabby" -> 281 tabby cat, "ATM" -> 480). A name that fits several classes ("crane": 134 the bird,
-517 the machine) or none is a `ClassLookupError` whose one-line message lists the candidates or the
-closest names (difflib) with their indices, so the user can pick one.
+`resolve_class("stingray", names)` -> 6. `names` are the model's class names (LoadedModel.class_names:
+ImageNet's, a --class-names file, or 'class <i>'). A text is tried, in order, as an index ("6"), as
+one of those names ("stingray", case-insensitive), and, only when the names are ImageNet's 1000, as
+one of the Caffe synonyms of a class ("tabby" -> 281 tabby cat, "ATM" -> 480). A name that fits
+several classes ("crane": 134 the bird, 517 the machine) or none is a `ClassLookupError` whose
+one-line message lists the candidates or the closest names (difflib) with their indices, so the
+user can pick one.
 """
 from __future__ import annotations
 
@@ -20,11 +22,13 @@ class ClassLookupError(ValueError):
     """A class text that names no class, or several; str() is one line with the candidates."""
 
 
-def _synonyms(num_classes: int) -> list[list[str]]:
-    """Per class, its Caffe synonyms (ImageNet only; other models have none)."""
-    if num_classes != NUM_IMAGENET_CLASSES:
-        return [[] for _ in range(num_classes)]
-    return [[s.strip() for s in c.synonyms.split(",") if s.strip()] for c in imagenet_classes()]
+def _synonyms(names: Sequence[str]) -> list[list[str]]:
+    """Per class, its Caffe synonyms: for ImageNet's 1000 names only (a model with 1000 outputs and
+    names of its own, from --class-names, has none)."""
+    imagenet = imagenet_classes()
+    if len(names) != NUM_IMAGENET_CLASSES or any(n != c.name for n, c in zip(names, imagenet, strict=True)):
+        return [[] for _ in names]
+    return [[s.strip() for s in c.synonyms.split(",") if s.strip()] for c in imagenet]
 
 
 def _listed(indices: Sequence[int], names: Sequence[str]) -> str:
@@ -46,7 +50,7 @@ def resolve_class(text: str | int, names: Sequence[str], *, flag: str = "--targe
         raise ClassLookupError(f"{flag}: empty class; give an index (0..{num_classes - 1}) or a class name")
     key = raw.casefold()
     by_name = [i for i, name in enumerate(names) if name.casefold() == key]
-    synonyms = _synonyms(num_classes)
+    synonyms = _synonyms(names)
     found = by_name or [i for i, words in enumerate(synonyms) if key in (w.casefold() for w in words)]
     if len(found) == 1:
         return found[0]

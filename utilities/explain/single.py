@@ -12,30 +12,31 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from utilities.explain.model_args import (
+    ALL_MODEL_NAMES,
+    add_model_arguments,
+    known_input_size,
+    layer_defaults,
+    open_network,
+    print_notes,
+)
 
-def build_parser(method_names: Sequence[str],
-                 gradcam_layers: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
-    """`gradcam_layers`: model name -> its default class-map layer (default: every registered
-    model's spec.gradcam_layer)."""
-    if gradcam_layers is None:
-        import models
-        gradcam_layers = {name: models.get_spec(name).gradcam_layer for name in models.MODEL_NAMES}
+
+def build_parser(method_names: Sequence[str], model_names: Sequence[str] = ALL_MODEL_NAMES) -> argparse.ArgumentParser:
+    """`model_names`: the networks --model takes by name (besides a .keras file)."""
     parser = argparse.ArgumentParser(prog="python -m utilities.explain",
                                      description="Explain one image with one method; several classes or "
                                                  "layers give one figure comparing them.")
     parser.add_argument("image", help="picture to explain")
     parser.add_argument("--method", default="saliency", help=f"one of: {', '.join(method_names)} "
                         "(default: saliency)")
-    parser.add_argument("--model", choices=tuple(gradcam_layers), default="vgg16",
-                        help="network (default: vgg16; squeezenet: SqueezeNet 1.1, input 227)")
-    parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
+    add_model_arguments(parser, model_names)
     parser.add_argument("--layer", default=None,
                         help="conv layer(s) for the methods that use one, comma-separated to compare "
-                             "(default: " + ", ".join(f"{layer} for {name}" for name, layer in gradcam_layers.items())
-                             + ")")
+                             "(default: " + layer_defaults(model_names) + ")")
     parser.add_argument("--class-index", default=None,
                         help="class(es) to explain, comma-separated, by index or name (285,281 or "
                              "'tabby cat,Egyptian Mau'); default: the top class")
@@ -44,11 +45,23 @@ def build_parser(method_names: Sequence[str],
     return parser
 
 
-def _layers(text: str | None, default: str) -> list[str]:
-    layers = [part.strip() for part in (text or default).split(",") if part.strip()]
+def _layers(text: str | None) -> list[str]:
+    """The --layer list (duplicates dropped); [] when not given (the model's own layer)."""
+    if text is None:
+        return []
+    layers = [part.strip() for part in text.split(",") if part.strip()]
     if not layers:
         raise ValueError(f"--layer {text!r}: no layer named")
     return list(dict.fromkeys(layers))
+
+
+def _read(path: str, size: int):
+    """The picture at the network's input size; ImageReadError naming the file."""
+    from utilities.explain.images import ImageReadError, load_image
+    try:
+        return load_image(path, size)
+    except ImageReadError as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
 
 
 def _check_free(dest: Path, overwrite: bool) -> None:
@@ -68,13 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(list(METHODS)).parse_args(argv)
     import models
     from utilities.common.figures import save_figure
-    from utilities.common.imagenet_classes import class_names
     from utilities.common.output_paths import OutputPathError, check_output_file, disk_full_message
     from utilities.explain._graph import LayerNotFoundError
     from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
     from utilities.explain.class_lookup import resolve_class_list
     from utilities.explain.file_names import figure_name
-    from utilities.explain.images import ImageReadError, display_name, load_image, unit_rgb_preprocess
+    from utilities.explain.images import ImageReadError, display_name, unit_rgb_preprocess
     from utilities.explain.plotting import ComparisonCell, FigureContent, Prediction, comparison_figure
     from utilities.explain.registry import build_explainers, is_class_map, parse_methods, takes_layer
 
@@ -84,14 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.layer and not uses_layer:
             raise ExplainSetupError(f"--layer: {method} uses no layer; only these methods do: "
                                     + ", ".join(m for m, cls in METHODS.items() if takes_layer(cls)))
-        spec = models.get_spec(args.model, args.weights)
-        layers = _layers(args.layer, spec.gradcam_layer) if uses_layer else [""]
-        try:
-            image = load_image(args.image, spec.input_size)
-        except ImageReadError as exc:
-            raise ImageReadError(f"{args.image}: {exc}") from None
-        model = models.build_model(args.model, weights=args.weights)
-        names = class_names(int(model.output_shape[-1]))
+        given = _layers(args.layer) if uses_layer else []
+        size = known_input_size(args)         # a network: read the picture before building it
+        image = _read(args.image, size) if size else None
+        # one layer is checked (and found in a flattened model) by open_model; several by the explainers
+        loaded = open_network(args, layer=given[0] if len(given) == 1 else None)
+        if image is None or image.network_input.shape[0] != loaded.spec.input_size:
+            image = _read(args.image, loaded.spec.input_size)
+        model, spec, names = loaded.model, loaded.spec, loaded.class_names
+        layers = (given if len(given) > 1 else [loaded.layer]) if uses_layer else [""]
         classes = None if args.class_index is None else resolve_class_list(args.class_index, names,
                                                                          flag="--class-index")
         preprocess = unit_rgb_preprocess(spec.preprocess)
@@ -112,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print_notes(loaded, layers=layers, uses_layer=uses_layer, weights=args.weights)
     probabilities = softmax(results[0].logits[0])
     predictions = [Prediction(c, names[c], float(probabilities[c])) for c in explained]
     size = image.network_input.shape[:2]

@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from utilities.common.figures import save_figure
+from utilities.explain import model_args
 from utilities.explain._blur import gaussian_blur
 from utilities.explain.base import Preprocess
 from utilities.explain.plotting import displayable
@@ -344,6 +345,18 @@ def resolve_class_arguments(texts: Sequence[str], names: Sequence[str]) -> list[
     return list(dict.fromkeys(c for text in texts for c in resolve_class_list(text, names, flag="CLASSES")))
 
 
+def _model_options(parser, model_names: Sequence[str]) -> None:
+    """--model (a network or a .keras file), --weights, --preprocess, --class-names (as
+    utilities/explain/model_args.py's add_model_arguments; spelled out for tests/test_docs.py)."""
+    parser.add_argument("--model", type=model_args.model_value(model_names),
+                        choices=model_args.ModelChoices(model_names), default="vgg16",
+                        metavar=model_args.MODEL_METAVAR, help=model_args.model_help(model_names))
+    parser.add_argument("--weights", default=None, help=model_args.WEIGHTS_HELP)
+    parser.add_argument("--preprocess", choices=model_args.PREPROCESSING_MODES, default=None,
+                        help=model_args.PREPROCESS_HELP)
+    parser.add_argument("--class-names", default=None, metavar="FILE", help=model_args.CLASS_NAMES_HELP)
+
+
 def build_parser(model_names: Sequence[str]):
     import argparse
     parser = argparse.ArgumentParser(
@@ -355,8 +368,7 @@ def build_parser(model_names: Sequence[str]):
                     "default for the other models)")
     parser.add_argument("classes", nargs="+", help="classes by index or name (e.g. 76 tarantula, 366 gorilla, "
                         "604 hourglass; 'tabby cat' quoted)")
-    parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
-    parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
+    _model_options(parser, model_names)
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="default: handout for squeezenet, rgb for the others")
     parser.add_argument("--iterations", type=int, default=None)
@@ -381,20 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     import models
-    from utilities.common.imagenet_classes import class_names
     from utilities.explain.images import ImageReadError, unit_rgb_preprocess
-    args = build_parser(models.MODEL_NAMES).parse_args(argv)
+    from utilities.explain.model_args import known_input_size, open_network, print_notes
+    args = build_parser(models.ALL_MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     preset = args.preset or default_preset(args.model)
     options = preset_options(preset, **{key: getattr(args, key) for key in OPTION_NAMES})
     try:
-        spec = models.get_spec(args.model, args.weights)
+        size = known_input_size(args)          # a network: --init read before it is built
+        init = start_image(args.init, preset, size) if size else None
+        loaded = open_network(args)
+        spec, model, names = loaded.spec, loaded.model, loaded.class_names
         shape = (spec.input_size, spec.input_size, 3)
-        init = start_image(args.init, preset, spec.input_size)
-        model = models.build_model(args.model, weights=args.weights)
-        names = class_names(int(model.output.shape[-1]))
+        if size != spec.input_size:
+            init = start_image(args.init, preset, spec.input_size)
         classes = resolve_class_arguments(args.classes, names)
         preprocess = unit_rgb_preprocess(spec.preprocess)
+        print_notes(loaded, weights=args.weights, uses_layer=False)
         result = visualise_classes(
             model, classes, preprocess=preprocess, image_shape=shape, init=init, seed=args.seed, progress=True,
             value_range=(0.0, 1.0), strip_every=args.strip_every, **options)

@@ -26,6 +26,7 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 
 from utilities.common.figures import save_figure
+from utilities.explain import model_args
 from utilities.explain.base import Preprocess
 from utilities.explain.plotting import displayable
 from utilities.explain.synthesis.space import IMAGENET, NormalisedSpace
@@ -235,8 +236,14 @@ def build_parser(model_names: Sequence[str]):
     parser.add_argument("--target", dest="target_option", default=None, metavar="CLASS",
                         help="class to reach, by index or name: 6 or stingray (the handouts')")
     parser.add_argument("--attack", choices=("iterative", "fgsm", "pgd"), default="iterative")
-    parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
-    parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
+    # --model, --weights, --preprocess, --class-names as assignment_3b.py's (utilities/explain/model_args.py)
+    parser.add_argument("--model", type=model_args.model_value(model_names),
+                        choices=model_args.ModelChoices(model_names), default="vgg16",
+                        metavar=model_args.MODEL_METAVAR, help=model_args.model_help(model_names))
+    parser.add_argument("--weights", default=None, help=model_args.WEIGHTS_HELP)
+    parser.add_argument("--preprocess", choices=model_args.PREPROCESSING_MODES, default=None,
+                        help=model_args.PREPROCESS_HELP)
+    parser.add_argument("--class-names", default=None, metavar="FILE", help=model_args.CLASS_NAMES_HELP)
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="iterative: where its L2 steps are taken: 'handout' on the normalised image "
                              "(std units, the CS231n exercise; default for squeezenet), 'rgb' on RGB [0, 1] "
@@ -259,10 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     import models
-    from utilities.common.imagenet_classes import class_names
     from utilities.explain.class_lookup import resolve_class
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
-    args = build_parser(models.MODEL_NAMES).parse_args(argv)
+    from utilities.explain.model_args import known_input_size, open_network, print_notes
+    args = build_parser(models.ALL_MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     preset = dict(PRESETS[args.preset or default_preset(args.model)])
     if args.learning_rate is not None:
@@ -272,11 +279,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("give the target class once: as TARGET or as --target (an index or a name, "
                              "e.g. 6 or stingray)")
         flag = "TARGET" if args.target is not None else "--target"
-        spec = models.get_spec(args.model, args.weights)
-        image = load_image(args.image, spec.input_size).network_input
-        model = models.build_model(args.model, weights=args.weights)
-        names = class_names(int(model.output.shape[-1]))
+        size = known_input_size(args)          # a network: the photo read before it is built
+        image = load_image(args.image, size).network_input if size else None
+        loaded = open_network(args)
+        spec, model, names = loaded.spec, loaded.model, loaded.class_names
+        if size != spec.input_size:
+            image = load_image(args.image, spec.input_size).network_input
         target = resolve_class(args.target if args.target is not None else args.target_option, names, flag=flag)
+        print_notes(loaded, weights=args.weights, uses_layer=False)
         common = {"preprocess": unit_rgb_preprocess(spec.preprocess), "value_range": (0.0, 1.0)}
         if args.attack == "iterative":
             result = fool_iterative(model, image, target, max_steps=args.max_steps, **preset, **common)

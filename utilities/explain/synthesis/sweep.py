@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from utilities.explain import model_args
 from utilities.explain.synthesis.class_visualisation import OPTION_NAMES, PRESETS, default_preset
 
 RUN_FILE = "run.json"
@@ -231,6 +232,16 @@ def write_table(path: Path, rows: list[dict]) -> Path:
     return write_text_atomic(path, buffer.getvalue())
 
 
+def _file_digest(path: Path) -> str:
+    """sha256 of a file (a .keras model: a sweep resumed with another model is refused)."""
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _check_resume(folder: Path, settings: dict) -> None:
     run_file = folder / RUN_FILE
     if not run_file.exists():
@@ -254,8 +265,14 @@ def build_parser(model_names: Sequence[str]) -> argparse.ArgumentParser:
                     "comma-separated values, one figure (sweep.png) and one table (sweep.csv). Options not "
                     "given take the preset's value.")
     parser.add_argument("classes", nargs="+", help="classes by index or name (e.g. 366 or gorilla)")
-    parser.add_argument("--model", choices=tuple(model_names), default="vgg16")
-    parser.add_argument("--weights", default="imagenet", help="imagenet, random or a weight file")
+    # --model, --weights, --preprocess, --class-names as assignment_3b.py's (utilities/explain/model_args.py)
+    parser.add_argument("--model", type=model_args.model_value(model_names),
+                        choices=model_args.ModelChoices(model_names), default="vgg16",
+                        metavar=model_args.MODEL_METAVAR, help=model_args.model_help(model_names))
+    parser.add_argument("--weights", default=None, help=model_args.WEIGHTS_HELP)
+    parser.add_argument("--preprocess", choices=model_args.PREPROCESSING_MODES, default=None,
+                        help=model_args.PREPROCESS_HELP)
+    parser.add_argument("--class-names", default=None, metavar="FILE", help=model_args.CLASS_NAMES_HELP)
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="default: handout for squeezenet, rgb for the others")
     parser.add_argument("--iterations", default=None, help="e.g. 25,50,100 (the preset's: 100 handout, 200 rgb)")
@@ -276,15 +293,21 @@ def build_parser(model_names: Sequence[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep; 0 done, 2 with one line when the settings, classes, weights or folder are wrong."""
     import models
-    args = build_parser(models.MODEL_NAMES).parse_args(argv)
+    args = build_parser(models.ALL_MODEL_NAMES).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tqdm.auto import tqdm
 
     from utilities.common.figures import save_figure
-    from utilities.common.imagenet_classes import class_names
     from utilities.common.output_paths import OutputPathError, check_output_dir, disk_full_message
     from utilities.common.run_folder import RunFolderError, claim_run_folder
     from utilities.explain.images import ImageReadError, unit_rgb_preprocess
+    from utilities.explain.model_args import (
+        is_model_file,
+        known_input_size,
+        open_network,
+        print_notes,
+        weights_label,
+    )
     from utilities.explain.synthesis.class_visualisation import resolve_class_arguments, start_image
 
     preset = args.preset or default_preset(args.model)
@@ -294,21 +317,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SweepError("--resume and --overwrite: choose one (continue the sweep, or start it over)")
         lists = {name: getattr(args, name) for name in OPTION_NAMES}
         plan_sweep([0], preset, lists)            # the values, checked before any model is built
-        spec = models.get_spec(args.model, args.weights)
-        init = start_image(args.init, preset, spec.input_size)
-        model = models.build_model(args.model, weights=args.weights)
-        names = class_names(int(model.output.shape[-1]))
+        size = known_input_size(args)          # a network: --init read before it is built
+        init = start_image(args.init, preset, size) if size else None
+        loaded = open_network(args)
+        spec, model, names = loaded.spec, loaded.model, loaded.class_names
+        if size != spec.input_size:
+            init = start_image(args.init, preset, spec.input_size)
         plan = plan_sweep(resolve_class_arguments(args.classes, names), preset, lists)
         check_output_dir(folder, "--output-dir")
-        settings = {"model": args.model, "weights": str(args.weights), "preset": preset, "init": args.init,
+        settings = {"model": args.model, "weights": weights_label(args), "preset": preset, "init": args.init,
                     "seed": args.seed, "classes": list(plan.classes),
                     "values": {n: list(v) for n, v in plan.values.items()}}
+        if is_model_file(args.model):        # --resume with another file of the same name is refused
+            settings["model_file"] = _file_digest(Path(args.model))
+        if args.preprocess is not None:
+            settings["preprocess"] = args.preprocess
+        if args.class_names is not None:
+            settings["class_names"] = list(names)
         with claim_run_folder(folder, resume=args.resume, overwrite=args.overwrite, flag="--output-dir"):
             if args.resume:
                 _check_resume(folder, settings)
             else:
                 for stale in (folder / RUNS_DIR).glob("*.npz") if (folder / RUNS_DIR).is_dir() else ():
                     stale.unlink()                  # --overwrite: the earlier sweep's runs
+            print_notes(loaded, weights=args.weights, uses_layer=False)
             from utilities.common.atomic import write_text_atomic
             write_text_atomic(folder / RUN_FILE, json.dumps(settings, indent=2))
             (folder / RUNS_DIR).mkdir(exist_ok=True)
@@ -335,7 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     done[group_key(group)] = result
             rows = [row for group in groups for row in done[group_key(group)]["rows"]]
             write_table(folder / TABLE, rows)
-            title = f"class visualisation: {args.model}, {args.weights} weights, {preset} preset, seed {args.seed}"
+            title = (f"class visualisation: {args.model}, {weights_label(args)} weights, {preset} preset, "
+                     f"seed {args.seed}")
             save_figure(sweep_figure(plan, done, names, title), folder / FIGURE)
     except (SweepError, RunFolderError, OutputPathError, ImageReadError, models.WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
