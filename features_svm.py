@@ -1,8 +1,11 @@
 """Transfer learning by feature extraction (RDFIA 3-a, after Chatfield et al. 2014): VGG16 relu7
-features, L2-normalised, and a linear SVM, on 15 Scene, WikiArt or your own lists.
+features, L2-normalised, and a linear SVM, on 15 Scene, WikiArt, Fashion-MNIST, mnist5k or your own lists.
 
     python features_svm.py                                   # 15 Scene, VGG16 relu7 (fc2), LinearSVC(C=1)
     python features_svm.py --layer relu7,relu6,pool5 --C 0.1 1 10    # layer x C sweep (C by 5-fold CV)
+    python features_svm.py --dataset fashion_mnist --model squeezenet --test-per-class 100
+    python features_svm.py --dataset fashion_mnist --model pixels --image-size 28    # the raw-pixel baseline
+    python features_svm.py --reduce none pca:64 pca-whiten:64 random:64     # reductions before the SVM
     python features_svm.py --dataset wikiart --classifier finetune-head
     python features_svm.py --train-list a.txt --test-list b.txt --weights random
 
@@ -24,8 +27,8 @@ from utilities.common.image_limits import side_type  # argparse only: --help nee
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TF_VERBOSE") else "3")
 
 # Choices listed here so --help needs no TensorFlow (tests check they match the package's).
-DATASETS = ("15scene", "wikiart")
-MODELS = ("vgg16", "alexnet", "squeezenet")
+DATASETS = ("15scene", "wikiart", "fashion_mnist", "mnist5k")
+MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet", "pixels")
 CLASSIFIERS = ("linear-svm", "logreg", "finetune-head")
 POOLINGS = ("flatten", "avg", "max")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -40,21 +43,33 @@ def _layers(text: str) -> list[str]:
     return layers
 
 
+def _reduction(text: str):
+    from utilities.features_svm.reduce import parse_reduction  # no TensorFlow, no scikit-learn
+
+    return parse_reduction(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     data = p.add_argument_group("images")
     data.add_argument("--dataset", choices=DATASETS, default="15scene",
-                      help="15scene (downloaded once to --data-dir) or wikiart (assignment 3a's lists) "
+                      help="15scene (downloaded once to --data-dir), wikiart (assignment 3a's lists), or the real "
+                           "28x28 sets fashion_mnist / mnist5k written as PNG lists under --data-dir "
                            "(default %(default)s)")
     data.add_argument("--train-list", type=Path, help='"path label" list (with --test-list: replaces --dataset)')
     data.add_argument("--test-list", type=Path, help='"path label" list of the test images')
     data.add_argument("--data-dir", type=Path, default=None,
-                      help="15 Scene folder (default utilities/data/15scene)")
+                      help="15 Scene folder, or where fashion_mnist / mnist5k images and lists are written "
+                           "(default utilities/data/<dataset>)")
     data.add_argument("--url", default=SCENE_URL, help="15 Scene archive URL (a mirror) (default %(default)s)")
     data.add_argument("--train-per-class", type=int, default=100,
-                      help="15 Scene training images per class, the rest test (default %(default)s)")
+                      help="training images per class, drawn with --seed: 15 Scene's (the rest test), or from "
+                           "fashion_mnist's / mnist5k's training split (default %(default)s)")
+    data.add_argument("--test-per-class", type=int, default=None,
+                      help="at most this many test images per class, drawn with --seed (default: all)")
     net = p.add_argument_group("features")
-    net.add_argument("--model", choices=MODELS, default="vgg16", help="network (default %(default)s)")
+    net.add_argument("--model", choices=MODELS, default="vgg16",
+                     help="network, or pixels: the image itself (resized, /255), no network (default %(default)s)")
     net.add_argument("--weights", default="imagenet",
                      help="imagenet (downloaded once), random (untrained, says so), or a weight file "
                           "(.npy, .npz, .h5, .weights.h5, .keras) (default %(default)s)")
@@ -67,11 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="conv layers: flatten (the handout), or average / max over space (default flatten; "
                           "squeezenet: avg)")
     net.add_argument("--image-size", type=side_type(min_side=8),
-                     help="input side for conv layers, 8 to 4096 (default: the network's own)")
+                     help="input side for conv layers, 8 to 4096 (default: the network's own; pixels: 32)")
     net.add_argument("--batch-size", type=int, default=32, help="images per network call (default %(default)s)")
     net.add_argument("--precision", choices=PRECISIONS, default="float32",
                      help="mixed_bfloat16: bf16 compute, float32 features (default %(default)s)")
     clf = p.add_argument_group("classifier")
+    clf.add_argument("--reduce", type=_reduction, nargs="+", default=["none"], metavar="SPEC",
+                     help="dimensionality reduction fitted on the training features, then L2 normalisation: none, "
+                          "pca:N, pca-whiten:N, random:N (Gaussian random projection); several values are each "
+                          "run (default none)")
     clf.add_argument("--classifier", choices=CLASSIFIERS, default="linear-svm",
                      help="LinearSVC, LogisticRegression, or a new Keras dense layer on the features "
                           "(default %(default)s)")

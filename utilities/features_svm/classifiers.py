@@ -10,7 +10,8 @@
   the loss (hinge vs softmax) and the optimiser (liblinear, lbfgs, mini-batch Adam).
 
 `cross_validate` scores several C by stratified k-fold on the training features (seeded folds),
-as `GridSearchCV` would, but returns every C's score for the sweep table.
+as `GridSearchCV` would, but returns every C's score for the sweep table; a reduction is fitted
+once per fold, on the fold's training part.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 CLASSIFIERS = ("linear-svm", "logreg", "finetune-head")
@@ -121,15 +122,32 @@ def check_folds(folds: int, y: np.ndarray) -> None:
         raise ValueError(f"--cv-folds {folds} is more than the smallest class's {smallest} training images")
 
 
+def smallest_fold(folds: int, y: np.ndarray, seed: int = 0) -> int:
+    """Rows in the smallest training part of `cross_validate`'s folds (what a reduction is fitted on there)."""
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return min(len(train) for train, _ in splitter.split(np.zeros((len(y), 1)), y))
+
+
 def cross_validate(kind: str, Cs, X: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 0,
-                   **options) -> dict[float, float]:
-    """Mean stratified k-fold accuracy on (X, y) for each C (the same seeded folds for every C)."""
+                   transform=None, **options) -> dict[float, float]:
+    """Mean stratified k-fold accuracy on (X, y) for each C (the same seeded folds for every C).
+
+    `transform(train_part, held_out_part) -> (train_part, held_out_part)` (a reduction) is fitted
+    on each fold's training part only, once per fold, and shared by every C.
+    """
     check_folds(folds, y)
     splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    parts = []
+    for train, held_out in splitter.split(X, y):
+        a, b = (X[train], X[held_out]) if transform is None else transform(X[train], X[held_out])
+        parts.append((a, y[train], b, y[held_out]))
     scores = {}
     for C in Cs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            scores[C] = float(np.mean(cross_val_score(make_classifier(kind, C, seed=seed, **options), X, y,
-                                                      cv=splitter)))
+        accuracies = []
+        for a, y_a, b, y_b in parts:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = make_classifier(kind, C, seed=seed, **options).fit(a, y_a)
+            accuracies.append(float(np.mean(model.predict(b) == y_b)))
+        scores[C] = float(np.mean(accuracies))
     return scores

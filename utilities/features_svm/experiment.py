@@ -1,10 +1,13 @@
-"""One run: lists -> features per layer (cached) -> classifier per C -> reports under the output folder.
+"""One run: lists -> features per layer (cached) -> reduction -> classifier per C -> reports under the output folder.
 
 The network is built only when some features are not in the cache (a second run with other C
-values or another classifier never builds it), under the requested precision and seed.
+values, reductions or another classifier never builds it), under the requested precision and seed.
+`--model pixels` reads no network: the descriptor is the image itself, resized, scaled to [0, 1],
+flattened and L2-normalised (the baseline every network must beat).
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import inspect
@@ -22,22 +25,27 @@ from utilities.common.atomic import write_text_atomic
 from utilities.common.image_limits import check_side
 from utilities.common.output_paths import OutputPathError, check_output_dir
 from utilities.features_svm import classifiers, report, scene15, sources
+from utilities.features_svm import reduce as reductions
 from utilities.features_svm.cache import FeatureCache, cache_key, file_identity, list_identity
 from utilities.features_svm.checks import check_paths
 from utilities.features_svm.errors import FeaturesSvmError
-from utilities.features_svm.extract import POOLINGS, FeatureExtractor, Features
+from utilities.features_svm.extract import POOLINGS, FeatureExtractor, Features, pixel_model, pixel_preprocess
 from utilities.features_svm.layers import resolve_tap, tap_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "results" / "features_svm"
 PRECISIONS = ("float32", "mixed_bfloat16")
 DEFAULT_LAYER = "relu7"
-# Per network, the descriptor read when --layer / --pooling are not given. SqueezeNet has no FC
-# layers: the analogue of relu7 (the last hidden representation, below the classifier) is the
-# last fire module's output, 13x13x512 at 227, averaged over space (512 values; flattening would
-# give 86,528).
-DEFAULT_LAYERS = {"squeezenet": "fire9_concat"}
+PIXELS = "pixels"                 # --model pixels: no network, the image itself
+MODELS = (*models.MODEL_NAMES, PIXELS)
+PIXELS_SIZE = 32                  # --model pixels' default side (Torralba et al.'s 32x32 "tiny images")
+# Per network, the descriptor read when --layer / --pooling are not given: relu7 (VGG16's and
+# VGG19's fc2, AlexNet's fc7) flattened, the handout's. SqueezeNet has no FC layers: the analogue of
+# relu7 (the last hidden representation, below the classifier) is the last fire module's output,
+# 13x13x512 at 227, averaged over space (512 values; flattening would give 86,528).
+DEFAULT_LAYERS = {"squeezenet": "fire9_concat", PIXELS: PIXELS}
 DEFAULT_POOLING = {"squeezenet": "avg"}
+DATASETS = sources.DATASETS
 
 
 @dataclass
@@ -47,14 +55,16 @@ class Config:
     dataset: str = "15scene"
     train_list: Path | None = None
     test_list: Path | None = None
-    data_dir: Path = scene15.DEFAULT_DATA_DIR
+    data_dir: Path | None = None          # None: utilities/data/15scene, utilities/data/<fashion_mnist|mnist5k>
     url: str = scene15.URL
     train_per_class: int = scene15.TRAIN_PER_CLASS
+    test_per_class: int | None = None     # None: every test image
     model: str = "vgg16"
     weights: str = "imagenet"
     layers: Sequence[str] | None = None   # None: the model's default (relu7; squeezenet fire9_concat)
     pooling: str | None = None            # None: flatten (the handout); squeezenet avg
     image_size: int | None = None
+    reduce: Sequence[reductions.Reduction | str] = ("none",)
     C: Sequence[float] = (1.0,)
     grid: bool = False
     cv_folds: int = 5
@@ -99,6 +109,18 @@ def with_model_defaults(c: Config) -> Config:
                                pooling=c.pooling or DEFAULT_POOLING.get(c.model, "flatten"))
 
 
+def reduction_list(c: Config) -> list[reductions.Reduction]:
+    """--reduce's values as Reductions (strings parsed), duplicates dropped, order kept."""
+    out = []
+    for value in c.reduce:
+        try:
+            value = value if isinstance(value, reductions.Reduction) else reductions.parse_reduction(str(value))
+        except argparse.ArgumentTypeError as exc:
+            raise FeaturesSvmError(f"--reduce {exc}") from None
+        out.append(value)
+    return list(dict.fromkeys(out))
+
+
 def build_options(model: str) -> dict:
     """`input_size=None` for a network whose builder can make it for any input size (SqueezeNet)."""
     return {"input_size": None} if "input_size" in inspect.signature(models.get_spec(model).builder).parameters else {}
@@ -106,13 +128,18 @@ def build_options(model: str) -> dict:
 
 def check_config(c: Config) -> None:
     """Cheap checks before any data or network is touched."""
-    c = with_model_defaults(c) if c.model in models.MODEL_NAMES else c
+    c = with_model_defaults(c) if c.model in MODELS else c
     problems = [
         (c.classifier in classifiers.CLASSIFIERS, f"--classifier must be one of {', '.join(classifiers.CLASSIFIERS)}"),
         (c.pooling in POOLINGS, f"--pooling must be one of {', '.join(POOLINGS)}"),
         (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
-        (c.model in models.MODEL_NAMES, f"--model must be one of {', '.join(models.MODEL_NAMES)}"),
+        (c.model in MODELS, f"--model must be one of {', '.join(MODELS)}"),
+        (c.dataset in DATASETS or c.train_list is not None, f"--dataset must be one of {', '.join(DATASETS)}"),
         (c.layers is None or len(c.layers) > 0, "--layer needs at least one layer"),
+        (len(c.reduce) > 0, "--reduce needs at least one value (none, pca:N, pca-whiten:N, random:N)"),
+        (c.train_per_class >= 1, f"--train-per-class must be at least 1, got {c.train_per_class}"),
+        (c.test_per_class is None or c.test_per_class >= 1,
+         f"--test-per-class must be at least 1, got {c.test_per_class}"),
         (len(c.C) > 0 and all(v > 0 for v in c.C), f"--C values must be positive, got {list(c.C)}"),
         (c.batch_size >= 1, f"--batch-size must be at least 1, got {c.batch_size}"),
         (c.epochs >= 1, f"--epochs must be at least 1, got {c.epochs}"),
@@ -126,8 +153,24 @@ def check_config(c: Config) -> None:
             check_side(c.image_size, "--image-size", min_side=8)
         except ValueError as exc:
             raise FeaturesSvmError(str(exc)) from None
+    reduction_list(c)
+    if c.model == PIXELS:
+        check_pixels(c)
     check_paths(train_list=c.train_list, test_list=c.test_list, weights=c.weights, activation_maps=c.activation_maps)
     check_outputs(c)
+
+
+def check_pixels(c: Config) -> None:
+    """--model pixels has no network: no weights, layers, summary or activation maps."""
+    if c.weights != "imagenet":
+        raise FeaturesSvmError(f"--weights {c.weights}: --model pixels reads no network; drop --weights")
+    if any(str(layer) != PIXELS for layer in c.layers or ()):
+        raise FeaturesSvmError(f"--layer {','.join(map(str, c.layers))}: --model pixels has one descriptor, "
+                               f"{PIXELS!r}")
+    if c.summary or c.activation_maps is not None:
+        raise FeaturesSvmError("--summary and --activation-maps need a network; --model pixels has none")
+    if c.precision != "float32":
+        raise FeaturesSvmError("--precision: --model pixels runs no network; drop it")
 
 
 def check_outputs(c: Config) -> None:
@@ -146,16 +189,30 @@ def sweep_values(c: Config) -> list[float]:
 
 
 def check_folds_before_extraction(c: Config, lists: sources.LabelledLists) -> None:
-    """--cv-folds against the training list's smallest class, before minutes of feature extraction."""
+    """--cv-folds against the training list's smallest class, and --reduce's N against the training
+    rows PCA will be fitted on (a cross-validation fold's when several C), before minutes of feature
+    extraction."""
+    samples = len(lists.train)
     if len(sweep_values(c)) > 1:
         try:
             classifiers.check_folds(c.cv_folds, lists.train.labels)
         except ValueError as exc:
             raise FeaturesSvmError(f"{exc} (in {lists.train.list_file}); lower --cv-folds or give one --C") from None
+        samples = classifiers.smallest_fold(c.cv_folds, lists.train.labels, c.seed)
+    check_reductions(c, samples=samples)
+
+
+def check_reductions(c: Config, *, samples: int, dim: int | None = None) -> None:
+    for reduction in reduction_list(c):
+        message = reductions.problem(reduction, samples=samples, dim=dim)
+        if message:
+            raise FeaturesSvmError(message)
 
 
 def weight_source(c: Config) -> tuple[str, dict]:
     """(what build_model gets, the identity that goes into the cache key)."""
+    if c.model == PIXELS:
+        return PIXELS, {"weights": None}
     if c.weights == "random":
         return "random", {"random_seed": c.seed}
     try:
@@ -189,6 +246,12 @@ class Network:
         return self._model
 
     def extractor(self, layer: str, image_size: int) -> tuple[FeatureExtractor, dict]:
+        if self.config.model == PIXELS:
+            extractor = FeatureExtractor(pixel_model(image_size), pixel_preprocess, image_size,
+                                         pooling=self.config.pooling, batch_size=self.config.batch_size)
+            pooled = "" if self.config.pooling == "flatten" else f", {self.config.pooling} over space"
+            return extractor, {"label": PIXELS, "dim": extractor.dim,
+                               "description": f"raw pixels ({image_size}x{image_size}x3 / 255{pooled})"}
         spec = models.get_spec(self.config.model, self.weights)   # torchvision weights: their preprocessing
         try:
             tap = resolve_tap(self.model, layer)
@@ -216,6 +279,7 @@ def _features_for(c: Config, network: Network, cache: FeatureCache | None, layer
         notes.append(f"feature cache {cache.path(stem + '_train', keys['train']).parent}: {problem}; "
                      "recomputed")
     extractor, tap = network.extractor(layer, image_size)
+    check_reductions(c, samples=len(lists.train), dim=tap["dim"])   # before the extraction, not after it
     out = {}
     for split in ("train", "test"):
         image_list = getattr(lists, split)
@@ -256,33 +320,49 @@ def cached_features_problem(cached: dict, lists: sources.LabelledLists) -> str |
     return None
 
 
-def _classify(c: Config, train: Features, test: Features, tap: dict, num_classes: int, notes: list[str]
-              ) -> tuple[list[report.SweepRow], report.LayerResult]:
+def _classify(c: Config, train: Features, test: Features, tap: dict, num_classes: int,
+              reduction: reductions.Reduction, notes: list[str]) -> tuple[list[report.SweepRow], report.LayerResult]:
+    """Every C on (optionally reduced) features; the reduction is fitted on the training features only."""
     if len(np.unique(train.y)) < 2:
         raise FeaturesSvmError("the readable training images cover fewer than two classes")
     options = {"epochs": c.epochs, "learning_rate": c.learning_rate, "batch_size": 64}
     Cs = sweep_values(c)
+    start = time.perf_counter()
+    try:
+        x_train, x_test = reductions.fit(reduction, train.x, test.x, seed=c.seed)
+    except ValueError as exc:
+        raise FeaturesSvmError(f"--reduce {reduction.spec}: {exc}") from None
+    reduce_seconds = time.perf_counter() - start
     cv = {}
     if len(Cs) > 1:
         try:
             cv = classifiers.cross_validate(c.classifier, Cs, train.x, train.y, folds=c.cv_folds, seed=c.seed,
+                                            transform=lambda a, b: reductions.fit(reduction, a, b, seed=c.seed),
                                             **options)
         except ValueError as exc:
             raise FeaturesSvmError(str(exc)) from None
     rows, predictions = [], {}
     for C in Cs:
+        start = time.perf_counter()
         model = classifiers.fit(classifiers.make_classifier(c.classifier, C, seed=c.seed, **options),
-                                train.x, train.y, notes)
-        predictions[C] = model.predict(test.x)
+                                x_train, train.y, notes)
+        fit_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        predictions[C] = model.predict(x_test)
+        predict_seconds = time.perf_counter() - start
         rows.append(report.SweepRow(tap["label"], tap["description"], tap["dim"], c.classifier, C, cv.get(C),
-                                    float(np.mean(model.predict(train.x) == train.y)),
-                                    float(np.mean(predictions[C] == test.y))))
+                                    float(np.mean(model.predict(x_train) == train.y)),
+                                    float(np.mean(predictions[C] == test.y)), reduction=reduction.spec,
+                                    classifier_dim=x_train.shape[1], reduce_seconds=reduce_seconds,
+                                    fit_seconds=fit_seconds, predict_seconds=predict_seconds))
     chosen = max(Cs, key=lambda C: cv[C]) if cv else Cs[0]
     for row in rows:
         row.chosen = row.C == chosen
     confusion = report.confusion_matrix(test.y, predictions[chosen], num_classes)
     accuracy = next(r.test_accuracy for r in rows if r.chosen)
-    return rows, report.LayerResult(tap["label"], tap["description"], chosen, accuracy, confusion)
+    label = tap["label"] if reduction.kind == "none" else f"{tap['label']}_{reduction.label}"
+    description = tap["description"] if reduction.kind == "none" else f"{tap['description']}, {reduction.spec}"
+    return rows, report.LayerResult(label, description, chosen, accuracy, confusion)
 
 
 def run(c: Config) -> RunResult:
@@ -292,8 +372,11 @@ def run(c: Config) -> RunResult:
     output = Path(c.output_dir)
     notes: list[str] = []
     weights, weights_id = weight_source(c)
-    spec = models.get_spec(c.model, weights)   # torchvision weights: their preprocessing and input size
-    image_size = c.image_size or spec.input_size
+    if c.model == PIXELS:
+        spec, image_size = None, c.image_size or PIXELS_SIZE
+    else:
+        spec = models.get_spec(c.model, weights)   # torchvision weights: their preprocessing and input size
+        image_size = c.image_size or spec.input_size
     network = Network(c, weights)
     extra = []
     # The handout's Q1 (parameter counts) and Q4 (conv1 maps) need the network, not a data set.
@@ -305,7 +388,8 @@ def run(c: Config) -> RunResult:
         extra.append(_activation_figure(c, network, spec, output))
     try:
         lists = sources.load_lists(c.dataset, train_list=c.train_list, test_list=c.test_list, data_dir=c.data_dir,
-                                   url=c.url, train_per_class=c.train_per_class, seed=c.seed, progress=c.progress)
+                                   url=c.url, train_per_class=c.train_per_class, test_per_class=c.test_per_class,
+                                   seed=c.seed, progress=c.progress)
     except FeaturesSvmError as exc:
         if not extra or c.train_list is not None:
             raise
@@ -319,21 +403,26 @@ def run(c: Config) -> RunResult:
     rows, results = [], []
     for layer in c.layers:
         train, test, tap = _features_for(c, network, cache, str(layer), image_size, lists, weights_id, notes)
-        layer_rows, result = _classify(c, train, test, tap, lists.num_classes, notes)
-        title = (f"{lists.name}, {c.model} {tap['description']}, {c.classifier} C={result.C:g}: "
-                 f"{100 * result.accuracy:.1f}%")
-        result.files.append(report.plot_confusion(result, lists.class_names, output / f"confusion_{tap['label']}.png",
-                                                  title))
-        result.files.append(report.write_per_class_csv(result, lists.class_names,
-                                                       output / f"per_class_{tap['label']}.csv"))
-        rows += layer_rows
-        results.append(result)
+        check_reductions(c, samples=len(train.y), dim=tap["dim"])   # cached features: their width
+        for reduction in reduction_list(c):
+            layer_rows, result = _classify(c, train, test, tap, lists.num_classes, reduction, notes)
+            title = (f"{lists.name}, {c.model} {result.description}, {c.classifier} C={result.C:g}: "
+                     f"{100 * result.accuracy:.1f}%")
+            result.files.append(report.plot_confusion(result, lists.class_names,
+                                                      output / f"confusion_{result.layer}.png", title))
+            result.files.append(report.write_per_class_csv(result, lists.class_names,
+                                                           output / f"per_class_{result.layer}.csv"))
+            rows += layer_rows
+            results.append(result)
     sweep_csv = report.write_sweep_csv(rows, output / "sweep.csv")
     sweep_png = report.plot_sweep(rows, output / "sweep.png", f"{lists.name}, {c.model}, {c.classifier}")
+    weights_text = "" if c.model == PIXELS else f" weights {c.weights}, {c.precision},"
     header = [*extra,
               f"{lists.name}: {len(lists.train)} training / {len(lists.test)} test images, {lists.num_classes} "
-              f"classes (chance {100 / lists.num_classes:.1f}%); {c.model} weights {c.weights}, {c.precision}, "
+              f"classes (chance {100 / lists.num_classes:.1f}%); {c.model}{weights_text} "
               f"input {image_size}px, pooling {c.pooling}; {c.classifier}"]
+    if lists.source:
+        header.append(f"images: {lists.source}")
     text = report.text_report(header, rows, results, lists.class_names, notes)
     text += f"\nwrote {sweep_csv} and {sweep_png}"
     write_text_atomic(output / "report.txt", text + "\n")

@@ -25,6 +25,17 @@ from utilities.wikiart.dataset import ImageList, make_dataset
 POOLINGS = ("flatten", "avg", "max")
 
 
+def pixel_preprocess(images: tf.Tensor) -> tf.Tensor:
+    """RGB 0..255 -> 0..1: `--model pixels`' only preprocessing."""
+    return images / 255.0
+
+
+def pixel_model(image_size: int) -> keras.Model:
+    """The identity on (S, S, 3) images: `--model pixels` reads the image itself as its descriptor."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    return keras.Model(inputs, keras.layers.Identity(name="pixels")(inputs), name="pixels")
+
+
 @dataclass(frozen=True)
 class Features:
     """One L2-normalised float32 row per listed image (zeros where `valid` is False)."""

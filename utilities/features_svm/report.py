@@ -16,7 +16,8 @@ from utilities.common.atomic import write_text_atomic
 from utilities.common.figures import save_figure
 
 SWEEP_COLUMNS = ("layer", "description", "dim", "classifier", "C", "cv_accuracy", "train_accuracy",
-                 "test_accuracy", "chosen")
+                 "test_accuracy", "chosen", "reduction", "classifier_dim", "reduce_seconds", "fit_seconds",
+                 "predict_seconds")
 
 
 @dataclass
@@ -30,6 +31,16 @@ class SweepRow:
     train_accuracy: float
     test_accuracy: float
     chosen: bool = False
+    reduction: str = "none"            # --reduce's value: none, pca:64, ...
+    classifier_dim: int | None = None  # what the classifier sees (dim after the reduction)
+    reduce_seconds: float = 0.0        # fitting the reduction on the training features + transforming both
+    fit_seconds: float = 0.0           # fitting the classifier (this C) on the training features
+    predict_seconds: float = 0.0       # predicting the test features
+
+    @property
+    def series(self) -> str:
+        """The layer, and the reduction when there is one: one line or bar group per series."""
+        return self.layer if self.reduction == "none" else f"{self.layer} {self.reduction}"
 
 
 @dataclass
@@ -65,7 +76,9 @@ def write_sweep_csv(rows: Sequence[SweepRow], dest: str | os.PathLike) -> Path:
     writer.writerow(SWEEP_COLUMNS)
     for r in rows:
         writer.writerow([r.layer, r.description, r.dim, r.classifier, f"{r.C:g}", _fmt(r.cv_accuracy),
-                         _fmt(r.train_accuracy), _fmt(r.test_accuracy), int(r.chosen)])
+                         _fmt(r.train_accuracy), _fmt(r.test_accuracy), int(r.chosen), r.reduction,
+                         r.classifier_dim or r.dim, f"{r.reduce_seconds:.4f}", f"{r.fit_seconds:.4f}",
+                         f"{r.predict_seconds:.4f}"])
     return write_text_atomic(dest, out.getvalue())
 
 
@@ -74,16 +87,18 @@ def plot_sweep(rows: Sequence[SweepRow], dest: str | os.PathLike, title: str) ->
     bars per layer when a single C was run."""
     fig = Figure(figsize=(7, 4.2))
     ax = fig.add_subplot()
-    layers = list(dict.fromkeys(r.layer for r in rows))
+    layers = list(dict.fromkeys(r.series for r in rows))
     if len({r.C for r in rows}) == 1:
-        values = [next(r.test_accuracy for r in rows if r.layer == layer) for layer in layers]
+        values = [next(r.test_accuracy for r in rows if r.series == layer) for layer in layers]
         ax.bar(layers, values, color="tab:blue")
+        if len(layers) > 4:
+            ax.tick_params(axis="x", labelrotation=30, labelsize=7)
         for i, v in enumerate(values):
             ax.text(i, v, f"{100 * v:.1f}%", ha="center", va="bottom", fontsize=8)
         ax.set_xlabel(f"layer (C = {rows[0].C:g})")
     else:
         for i, layer in enumerate(layers):
-            mine = sorted((r for r in rows if r.layer == layer), key=lambda r: r.C)
+            mine = sorted((r for r in rows if r.series == layer), key=lambda r: r.C)
             colour = f"C{i % 10}"
             ax.plot([r.C for r in mine], [r.test_accuracy for r in mine], "o-", color=colour, label=f"{layer} test")
             if any(r.cv_accuracy is not None for r in mine):
@@ -138,12 +153,16 @@ def write_per_class_csv(result: LayerResult, class_names: Sequence[str], dest: s
 def text_report(header: Sequence[str], rows: Sequence[SweepRow], results: Sequence[LayerResult],
                 class_names: Sequence[str], notes: Sequence[str]) -> str:
     lines = list(header)
-    lines.append(f"  {'layer':<22}{'dim':>8}{'C':>9}{'cv acc':>9}{'train':>8}{'test':>8}")
+    reduced = any(r.reduction != "none" for r in rows)
+    lines.append(f"  {'layer':<22}{'dim':>8}" + (f"{'reduce':>16}{'to':>6}" if reduced else "")
+                 + f"{'C':>9}{'cv acc':>9}{'train':>8}{'test':>8}{'fit s':>9}{'pred s':>8}")
     for r in rows:
         mark = "  <- chosen" if r.chosen and len(rows) > len(results) else ""
         cv = "" if r.cv_accuracy is None else f"{100 * r.cv_accuracy:.1f}%"
-        lines.append(f"  {r.layer:<22}{r.dim:>8}{r.C:>9g}{cv:>9}{100 * r.train_accuracy:>7.1f}%"
-                     f"{100 * r.test_accuracy:>7.1f}%{mark}")
+        to = f"{r.reduction:>16}{r.classifier_dim or r.dim:>6}" if reduced else ""
+        lines.append(f"  {r.layer:<22}{r.dim:>8}{to}{r.C:>9g}{cv:>9}{100 * r.train_accuracy:>7.1f}%"
+                     f"{100 * r.test_accuracy:>7.1f}%{r.reduce_seconds + r.fit_seconds:>9.3f}"
+                     f"{r.predict_seconds:>8.3f}{mark}")
     width = max((len(n) for n in class_names), default=5)
     for result in results:
         lines.append(f"{result.description}, C={result.C:g}: test accuracy {100 * result.accuracy:.2f}% "

@@ -1,4 +1,5 @@
-"""Which images: 15 Scene, assignment 3a's WikiArt lists, or any pair of "path label" lists.
+"""Which images: 15 Scene, assignment 3a's WikiArt lists, the real 28x28 sets (Fashion-MNIST, mnist5k)
+exported under the same protocol (`image_sets`), or any pair of "path label" lists.
 
 Every source ends as two `ImageList`s (utilities.wikiart.dataset: paths relative to the list
 file, checked to exist) and the class names their labels index. Problems a user must fix
@@ -7,6 +8,7 @@ naming the flag or file.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from utilities.features_svm import scene15
+from utilities.features_svm import image_sets, scene15
 from utilities.features_svm.errors import FeaturesSvmError
 from utilities.finetune.training_data import read_labelled_list
 from utilities.wikiart import styles
 from utilities.wikiart.dataset import ImageList, ListFileError, MissingListError, read_image_list
 from utilities.wikiart.download import DEFAULT_OUT_DIR as WIKIART_DIR
 
-DATASETS = ("15scene", "wikiart")
+DATASETS = ("15scene", "wikiart", *image_sets.IMAGE_SETS)
 SHOWN = 5   # empty classes named in an error (a label 999999 leaves 999,990 of them)
 WIKIART_TRAIN = WIKIART_DIR / "train.txt"
 WIKIART_TEST = WIKIART_DIR / "test.txt"
@@ -35,6 +37,7 @@ class LabelledLists:
     train: ImageList
     test: ImageList
     class_names: tuple[str, ...]
+    source: str = ""   # where the images came from, when there is more to say than the list files
 
     @property
     def num_classes(self) -> int:
@@ -66,11 +69,37 @@ def check_classes(train: ImageList, test: ImageList, class_names: Sequence[str])
                                f"(the training list has labels 0..{len(class_names) - 1})")
 
 
+def cap_per_class(image_list: ImageList, per_class: int | None, seed: int) -> ImageList:
+    """At most `per_class` images of each class (`image_sets.select_per_class`'s seeded draw), list order kept."""
+    if per_class is None:
+        return image_list
+    keep = image_sets.select_per_class(image_list.labels, per_class, seed, "--test-per-class", at_most=True)
+    if len(keep) == len(image_list):
+        return image_list
+    paths = tuple(image_list.paths[i] for i in keep)
+    return dataclasses.replace(image_list, paths=paths, labels=np.asarray(image_list.labels)[keep],
+                               missing=sum(not os.path.isfile(p) for p in paths))
+
+
 def load_lists(dataset: str | None = "15scene", *, train_list: str | os.PathLike | None = None,
-               test_list: str | os.PathLike | None = None, data_dir: str | os.PathLike = scene15.DEFAULT_DATA_DIR,
-               url: str = scene15.URL, train_per_class: int = scene15.TRAIN_PER_CLASS, seed: int = 0,
-               progress: bool = True) -> LabelledLists:
-    """The lists of `dataset`, or `train_list`/`test_list` when given (they take precedence)."""
+               test_list: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None,
+               url: str = scene15.URL, train_per_class: int = scene15.TRAIN_PER_CLASS,
+               test_per_class: int | None = None, seed: int = 0, progress: bool = True) -> LabelledLists:
+    """The lists of `dataset`, or `train_list`/`test_list` when given (they take precedence).
+
+    `test_per_class` caps every class of the test list (a seeded draw), whatever the source;
+    `data_dir` is 15 Scene's folder or where a 28x28 set's PNG files go (None: utilities/data/<dataset>).
+    """
+    if test_per_class is not None and test_per_class < 1:
+        raise FeaturesSvmError(f"--test-per-class must be at least 1, got {test_per_class}")
+    lists = _load_lists(dataset, train_list=train_list, test_list=test_list, data_dir=data_dir, url=url,
+                        train_per_class=train_per_class, test_per_class=test_per_class, seed=seed,
+                        progress=progress)
+    return dataclasses.replace(lists, test=cap_per_class(lists.test, test_per_class, seed))
+
+
+def _load_lists(dataset, *, train_list, test_list, data_dir, url, train_per_class, test_per_class, seed,
+                progress) -> LabelledLists:
     if (train_list is None) != (test_list is None):
         raise FeaturesSvmError("--train-list and --test-list go together: pass both")
     if train_list is not None:
@@ -85,7 +114,16 @@ def load_lists(dataset: str | None = "15scene", *, train_list: str | os.PathLike
         test = _read(WIKIART_TEST, "--dataset wikiart", len(names))
         check_classes(train, test, names)
         return LabelledLists("wikiart", train, test, names)
+    if dataset in image_sets.IMAGE_SETS:
+        exported = image_sets.write_image_set_lists(dataset, data_dir=data_dir, train_per_class=train_per_class,
+                                                    test_per_class=test_per_class, seed=seed, progress=progress)
+        names = exported.class_names
+        train = _read(exported.train, f"--dataset {dataset}", len(names))
+        test = _read(exported.test, f"--dataset {dataset}", len(names))
+        check_classes(train, test, names)
+        return LabelledLists(dataset, train, test, names, exported.source)
     if dataset == "15scene":
+        data_dir = scene15.DEFAULT_DATA_DIR if data_dir is None else data_dir
         lists = scene15.write_lists(data_dir, train_per_class=train_per_class, seed=seed, url=url, progress=progress)
         names = lists.class_names
         train = _read(lists.train, "--dataset 15scene", len(names))
