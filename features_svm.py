@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from utilities.common.output_paths import OutputPathError, check_output_dir, disk_full_message
     from utilities.features_svm.checks import check_paths
-    from utilities.features_svm.errors import FeaturesSvmError
+    from utilities.features_svm.errors import DiskFullError, FeaturesSvmError
 
     try:  # before the slow TensorFlow import: a mistyped path or an unwritable folder fails at once
         check_paths(train_list=args.train_list, test_list=args.test_list, weights=args.weights,
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
-        message = disk_full_message(exc, args.output_dir)
+        message = disk_full_message(exc, exc.where if isinstance(exc, DiskFullError) else args.output_dir)
         if message is None:
             raise
         print(f"error: {message} (finished features are cached; the same command continues)", file=sys.stderr)

@@ -184,3 +184,22 @@ def test_issue23_summary_and_activation_maps_need_no_data_set(tmp_path, builds, 
     assert code == 0
     assert "fully connected 123,642,856" in out and "no classification: 15 Scene unavailable" in out
     assert (tmp_path / "out" / "block1_conv1_chelsea.png").stat().st_size > 10_000
+
+
+def test_a_full_data_dir_while_writing_a_28x28_set_is_one_line_naming_it(tmpfs, tmp_path, capsys, monkeypatch):
+    """A real full file system (a 1 MB tmpfs) under --data-dir while the PNG files are written: exit 1,
+    one line naming --data-dir, no temporary folder and no folder that looks finished left behind."""
+    from utilities.digits import ImageSet
+    from utilities.features_svm import image_sets
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (3000, 28, 28, 1)).astype(np.float32) / 255   # ~900 bytes per PNG: > 2 MB
+    labels = np.repeat(np.arange(10), 300)
+    fake = ImageSet("fashion_mnist", noise, labels, noise[:100], labels[::30], tuple("abcdefghij"), "noise")
+    monkeypatch.setattr(image_sets, "_load", lambda name, progress: fake)
+    data = tmpfs("data", 1)
+    code, err = _main(["--dataset", "fashion_mnist", "--model", "pixels", "--train-per-class", "300",
+                       "--data-dir", str(data), "--output-dir", str(tmp_path / "out")], capsys)
+    assert code == 1, err
+    assert err.startswith(f"error: the disk holding --data-dir {data} is full") and "\n" not in err, err
+    assert list(data.iterdir()) == []

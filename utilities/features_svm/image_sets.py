@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utilities.features_svm.errors import FeaturesSvmError
+from utilities.features_svm.errors import DiskFullError, FeaturesSvmError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_SETS = ("fashion_mnist", "mnist5k")
@@ -136,19 +136,31 @@ def write_image_set_lists(name: str, *, data_dir: str | os.PathLike | None = Non
         raise FeaturesSvmError(f"--data-dir {root}: cannot write there ({exc.strerror or exc}); pass another "
                                "--data-dir") from None
     try:
-        _write_split(tmp, "train", x_train, y_train)
-        _write_split(tmp, "test", x_test, y_test)
-        (tmp / "classes.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(class_names)))
-        (tmp / DONE).write_text(json.dumps({"dataset": name, "train_per_class": train_per_class,
-                                            "test_per_class": test_per_class, "seed": seed,
-                                            "train": len(y_train), "test": len(y_test), "source": source},
-                                           indent=1) + "\n")
-        try:
-            tmp.rename(folder)
-        except OSError:
-            if not (folder / DONE).is_file():   # else another run finished the same folder first: use its files
-                raise FeaturesSvmError(f"{folder}: exists without its {DONE} (not written by this program?); "
-                                       "remove it or pass another --data-dir") from None
+        _write_all(tmp, folder, (x_train, y_train, x_test, y_test), class_names, {
+            "dataset": name, "train_per_class": train_per_class, "test_per_class": test_per_class, "seed": seed,
+            "train": len(y_train), "test": len(y_test), "source": source})
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return lists
+
+
+def _write_all(tmp: Path, folder: Path, arrays, class_names, record: dict) -> None:
+    """The PNG files and lists into `tmp`, then renamed to `folder`; a full disk is DiskFullError naming --data-dir."""
+    from utilities.common.output_paths import disk_full_message
+
+    x_train, y_train, x_test, y_test = arrays
+    try:
+        _write_split(tmp, "train", x_train, y_train)
+        _write_split(tmp, "test", x_test, y_test)
+        (tmp / "classes.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(class_names)))
+        (tmp / DONE).write_text(json.dumps(record, indent=1) + "\n")
+    except OSError as exc:
+        if disk_full_message(exc, folder.parent) is None:
+            raise
+        raise DiskFullError(exc, f"--data-dir {folder.parent}") from None
+    try:
+        tmp.rename(folder)
+    except OSError:
+        if not (folder / DONE).is_file():   # else another run finished the same folder first: use its files
+            raise FeaturesSvmError(f"{folder}: exists without its {DONE} (not written by this program?); "
+                                   "remove it or pass another --data-dir") from None
