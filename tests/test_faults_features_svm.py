@@ -203,3 +203,19 @@ def test_a_full_data_dir_while_writing_a_28x28_set_is_one_line_naming_it(tmpfs, 
     assert code == 1, err
     assert err.startswith(f"error: the disk holding --data-dir {data} is full") and "\n" not in err, err
     assert list(data.iterdir()) == []
+
+
+@pytest.mark.parametrize(("layers", "message"), [
+    ("block2_pool,fc9", "error: --layer 'fc9': no such layer in vgg16; use a layer name (block1_conv1, "),
+    ("block2_pool,relu7", "error: --image-size 16: fc2 comes after flatten, so the network needs its own 224x224"),
+])
+def test_issue23_every_layer_is_checked_before_the_first_is_extracted(layers, message, digits, tmp_path, capsys,
+                                                                        builds, monkeypatch):
+    from utilities.features_svm.extract import FeatureExtractor
+
+    monkeypatch.setattr(FeatureExtractor, "extract", lambda *a, **k: pytest.fail("extracted before the check"))
+    train, test = digits
+    code, err = _main(["--train-list", str(train), "--test-list", str(test), "--weights", "random",
+                       "--layer", layers, "--image-size", "16", "--pooling", "avg", "--output-dir", str(tmp_path)],
+                      capsys)
+    assert code == 2 and err.startswith(message) and "\n" not in err, err

@@ -30,7 +30,7 @@ from utilities.features_svm.cache import FeatureCache, cache_key, file_identity,
 from utilities.features_svm.checks import check_paths
 from utilities.features_svm.errors import FeaturesSvmError
 from utilities.features_svm.extract import POOLINGS, FeatureExtractor, Features, pixel_model, pixel_preprocess
-from utilities.features_svm.layers import resolve_tap, tap_model
+from utilities.features_svm.layers import check_size, resolve_tap, tap_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "results" / "features_svm"
@@ -231,6 +231,7 @@ class Network:
         self.weights = weights
         self.builds = 0
         self._model = None
+        self._layers_checked = False
 
     @property
     def model(self) -> keras.Model:
@@ -244,6 +245,18 @@ class Network:
                 raise FeaturesSvmError(f"--weights: {exc}") from None
             self.builds += 1
         return self._model
+
+    def check_layers(self, layers: Sequence[str], image_size: int) -> None:
+        """Every requested layer exists and can be read at `image_size`, checked once, before the
+        first extraction (a typo in the last of several layers must not wait for the first's minutes)."""
+        if self._layers_checked or self.config.model == PIXELS:
+            return
+        for layer in layers:
+            try:
+                check_size(self.model, resolve_tap(self.model, str(layer)), image_size)
+            except ValueError as exc:
+                raise FeaturesSvmError(str(exc)) from None
+        self._layers_checked = True
 
     def extractor(self, layer: str, image_size: int) -> tuple[FeatureExtractor, dict]:
         if self.config.model == PIXELS:
@@ -278,6 +291,7 @@ def _features_for(c: Config, network: Network, cache: FeatureCache | None, layer
             return cached["train"][0], cached["test"][0], cached["train"][1]["tap"]
         notes.append(f"feature cache {cache.path(stem + '_train', keys['train']).parent}: {problem}; "
                      "recomputed")
+    network.check_layers(c.layers, image_size)
     extractor, tap = network.extractor(layer, image_size)
     check_reductions(c, samples=len(lists.train), dim=tap["dim"])   # before the extraction, not after it
     out = {}

@@ -122,6 +122,14 @@ def needs_native_size(model: keras.Model, tap: Tap) -> bool:
     return [layer.name for layer in layers].index(tap.layer) >= _flatten_index(layers)
 
 
+def check_size(model: keras.Model, tap: Tap, image_size: int | None) -> None:
+    """ValueError when `tap` cannot be read at `image_size` (a layer at or after flatten, another size)."""
+    native = model.inputs[0].shape[1]
+    if image_size is not None and native is not None and image_size != native and needs_native_size(model, tap):
+        raise ValueError(f"--image-size {image_size}: {tap.layer} comes after flatten, so the network needs "
+                         f"its own {native}x{native} input; use a convolutional layer or drop --image-size")
+
+
 def tap_model(model: keras.Model, tap: Tap, image_size: int | None = None) -> keras.Model:
     """A model from images to the tap's output, sharing `model`'s layers and variables.
 
@@ -134,9 +142,7 @@ def tap_model(model: keras.Model, tap: Tap, image_size: int | None = None) -> ke
         output = PreActivation(layer, name=f"{layer.name}_prerelu")(layer.input) if tap.pre_activation \
             else layer.output
         return keras.Model(model.inputs, output, name=f"{model.name}_{tap.label}")
-    if needs_native_size(model, tap):
-        raise ValueError(f"--image-size {image_size}: {tap.layer} comes after flatten, so the network needs "
-                         f"its own {native}x{native} input; use a convolutional layer or drop --image-size")
+    check_size(model, tap, image_size)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
     for current in _body(model):
