@@ -28,6 +28,7 @@ from pathlib import Path
 
 import keras
 
+from models.keras_application_table import APPLICATIONS, get_application
 from models.torchvision_weights import TORCHVISION_NAMES, TORCHVISION_URLS
 from models.weight_formats import WeightsError
 from utilities.common import wheel_files
@@ -128,8 +129,6 @@ def keras_application_weights(name: str, *, url: str | None = None, file_hash: s
                               cache_dir: Path | None = None) -> Path:
     """Path of the ImageNet h5 of keras.applications' `name` (resnet50, mobilenet_v2, ...): the file
     Keras' own builder fetches, from the same URL with the same hash check, in the same cache."""
-    from models.keras_applications import get_application
-
     app = get_application(name)
     return _keras_application_weights(app.label, app.weights_file, url or app.weights_url,
                                       app.weights_hash if file_hash is _UNSET else file_hash, cache_dir,
@@ -275,8 +274,6 @@ def imagenet_weights(name: str, **kwargs) -> Path:
         return vgg19_weights(**kwargs)
     if name == "squeezenet":
         return squeezenet_weights(**kwargs)
-    from models.keras_applications import APPLICATIONS
-
     if name in APPLICATIONS:
         return keras_application_weights(name, **kwargs)
     raise ValueError(f"no ImageNet weights known for {name!r}")
