@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 
 AUTO = "auto"
 AUTO_BUDGET = 0.05
-# A first explanation call (tracing included) costs about this many forward passes of the whole
-# network per explained image: measured 77 on SqueezeNet 1.1 and ~60 on AlexNet on the
-# 2-core CPU (bench/explain_logging_bench.py), ~18 for later calls.
+# A first explanation call (tracing included) costs at most about this many forward passes of the
+# whole network per explained image: measured on the 2-core CPU, 8 images, against the forward of one
+# image in a compiled batch of 32: SqueezeNet 1.1 80 (later calls 28), AlexNet 31 (later 21). The
+# forward times the run supplies include decoding (the cache) or more (an epoch), so the prior is high.
 FIRST_CALL_FORWARDS = 80
 
 # what happened to the maps before training (or, resumed, of the weights resumed from)
