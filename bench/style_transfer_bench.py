@@ -1,35 +1,41 @@
 """Speed of style_transfer.py against the keras-io recipe, and mixed bfloat16 against float32.
 
-    .venv/bin/python bench/style_transfer_bench.py [--sizes 128 256] [--seconds 8] [--bf16-size 64]
+    .venv/bin/python bench/style_transfer_bench.py [--sizes 128 256] [--rounds 5] [--iterations 2]
+                                                   [--budget 10] [--bf16-size 64]
 
-For each picture size (long side; astronaut as content, coffee as style, from skimage.data), each
-method runs for the same wall time (--seconds, counted from the end of its first iteration, so
-tracing is left out for all alike) and reports iterations per second and the loss it reached:
+Methods (astronaut as content, coffee as style from skimage.data, both at the size; seeded He-scaled
+random VGG16, offline):
 
-- keras-io recipe (fchollet's "Neural style transfer" example): one model call on the batch
-  [content, style, generated] per step (the targets recomputed every step), features of every
-  layer, SGD with ExponentialDecay(lr0, 100 steps, 0.96); on our loss (see keras_io_recipe);
-- ours, adam / lbfgs: utilities.style_transfer: targets computed once, one forward pass of the
-  generated picture through the multi-output feature network, one compiled loss+gradient
-  function; Adam (lr 10) or scipy's L-BFGS-B (an iteration may take several evaluations).
+- keras-io recipe (fchollet's "Neural style transfer" example), written here from its description:
+  one call of a feature model with an output for every layer on the batch [content, style,
+  generated] per step (both targets recomputed every step), SGD with ExponentialDecay(lr0, 100
+  steps, 0.96), loss and gradients in one tf.function; on our loss (see KerasIoRecipe);
+- ours, adam: utilities.style_transfer's compiled Adam step (optimizers.AdamSteps): targets
+  computed once, one forward pass of the generated picture through the multi-output network;
+- ours, lbfgs: one evaluation as optimizers.lbfgs makes it for scipy (the same compiled loss +
+  gradient, to and from float64 NumPy); an L-BFGS iteration is one evaluation or a few.
 
-"loss reached": all three minimise the SAME objective (ours, with the weights the tests use
-for random features; the style picture resized to the content's size, as the recipe does);
-the final picture's loss relative to the starting picture's (the content): lower is better.
-Ratios are measured in one run, so load from other processes hits all alike.
+1. Speed, interleaved (bench/_interleave.py): each round every method does --iterations steps
+   (evaluations for L-BFGS) from where it stopped, the order reversed every other round; ratios
+   per round against the recipe, wall and CPU time. "it/s" of L-BFGS is evaluations/s divided by
+   the evaluations per iteration of part 2.
+2. Loss reached in the same time, without a clock running: the budget is --budget recipe steps at
+   the recipe's measured step time; each method gets budget / (its step time) steps (L-BFGS runs
+   until its evaluations fill the budget). All minimise the SAME objective (ours, with the weights
+   the tests use for random features; the style picture resized to the content's size, as the
+   recipe does); "loss reached" is the final loss over the starting picture's: lower is better.
 
-bf16: Adam for --bf16-iterations on --bf16-size pictures with the feature network in float32
-and in mixed bfloat16 (two copies of the same seeded network: the policy belongs to the
-layers), from the same start: the largest relative difference between the two loss curves,
-the final pictures' mean absolute pixel difference, and the speed ratio.
-
-Weights are random (offline) but He-scaled and seeded, as in tests/synthetic_weights.py.
+bf16: Adam on --bf16-size pictures with the feature network in float32 and in mixed bfloat16 (two
+copies of the same seeded network: the policy belongs to the layers), from the same start: the
+largest relative difference between the two loss curves over --bf16-iterations, the final
+pictures' mean absolute pixel difference, and the step-time ratio (interleaved rounds).
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=None,
                         help="long sides to time (default: 256 512 on a GPU, 128 256 on a CPU)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="wall time per method and size")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
+    parser.add_argument("--iterations", type=int, default=2, help="steps per method per round")
+    parser.add_argument("--budget", type=int, default=10, help="part 2: the time of this many recipe steps")
     parser.add_argument("--bf16-size", type=int, default=64)
     parser.add_argument("--bf16-iterations", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
@@ -72,8 +80,8 @@ def he_vgg16(seed: int):
     return model
 
 
-def keras_io_recipe(model, content, style, weights, seconds: float):
-    """The keras-io example's loop, minimising our objective; returns (iterations timed, seconds, RGB picture).
+class KerasIoRecipe:
+    """The keras-io example's loop, minimising our objective; `step()` is one of its iterations.
 
     Kept from the recipe: a feature model with an output for every layer, called once per step
     on the batch [content, style, generated] (so both targets are recomputed every step), the
@@ -82,57 +90,72 @@ def keras_io_recipe(model, content, style, weights, seconds: float):
     every method minimises the same function; lr0 makes the first step move a pixel by at most 10
     (Adam's step here), because the recipe's lr 100 belongs to its own loss scale.
     """
-    import keras
-    import tensorflow as tf
 
-    import models
-    from models.vgg16 import MEAN_BGR
-    from utilities.style_transfer import CONTENT_LAYER, STYLE_LAYERS, content_loss, gram_matrix, style_loss, tv_loss
-    from utilities.style_transfer.features import build_extractor
+    def __init__(self, model, content, style, weights):
+        import keras
+        import tensorflow as tf
 
-    spec = models.get_spec("vgg16")
-    extractor = build_extractor(model, spec.conv_layers)
-    names = list(spec.conv_layers)
+        import models
+        from utilities.style_transfer import (
+            CONTENT_LAYER,
+            STYLE_LAYERS,
+            content_loss,
+            gram_matrix,
+            style_loss,
+            tv_loss,
+        )
+        from utilities.style_transfer.features import build_extractor
 
-    def compute_loss(combination, base, reference):
-        features = dict(zip(names, extractor(tf.concat([base, reference, combination], axis=0)), strict=True))
-        loss = content_loss(weights.content, features[CONTENT_LAYER][2:3], features[CONTENT_LAYER][0:1])
-        loss += style_loss([features[n][2:3] for n in STYLE_LAYERS],
-                           [gram_matrix(features[n][1:2]) for n in STYLE_LAYERS], weights.style)
-        return loss + tv_loss(combination, weights.tv)
+        spec = models.get_spec("vgg16")
+        extractor = build_extractor(model, spec.conv_layers)
+        names = list(spec.conv_layers)
 
-    @tf.function
-    def loss_and_grads(combination, base, reference):
-        with tf.GradientTape() as tape:
-            loss = compute_loss(combination, base, reference)
-        return loss, tape.gradient(loss, combination)
+        def compute_loss(combination, base, reference):
+            features = dict(zip(names, extractor(tf.concat([base, reference, combination], axis=0)), strict=True))
+            loss = content_loss(weights.content, features[CONTENT_LAYER][2:3], features[CONTENT_LAYER][0:1])
+            loss += style_loss([features[n][2:3] for n in STYLE_LAYERS],
+                               [gram_matrix(features[n][1:2]) for n in STYLE_LAYERS], weights.style)
+            return loss + tv_loss(combination, weights.tv)
 
-    base = tf.constant(spec.preprocess(content[None]))
-    reference = tf.constant(spec.preprocess(style[None]))
-    combination = tf.Variable(base)
-    _, first = loss_and_grads(combination, base, reference)
-    lr0 = 10.0 / float(tf.reduce_max(tf.abs(first)))
-    optimizer = keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(lr0, 100, 0.96))
-    iterations, start = 0, None
-    while start is None or time.perf_counter() - start < seconds:
-        loss, grads = loss_and_grads(combination, base, reference)
-        optimizer.apply_gradients([(grads, combination)])
-        if start is None:
-            float(loss)  # the first step also built the optimizer's variables: not timed
-            start = time.perf_counter()
-        else:
-            iterations += 1
-    float(tf.reduce_sum(combination))
-    elapsed = time.perf_counter() - start
-    bgr = combination.numpy()[0] + MEAN_BGR  # the recipe's deprocess_image, without the uint8 rounding
-    return iterations, elapsed, np.clip(bgr[..., ::-1], 0, 255)
+        @tf.function
+        def loss_and_grads(combination, base, reference):
+            with tf.GradientTape() as tape:
+                loss = compute_loss(combination, base, reference)
+            return loss, tape.gradient(loss, combination)
+
+        self.base = tf.constant(spec.preprocess(content[None]))
+        self.reference = tf.constant(spec.preprocess(style[None]))
+        self.combination = tf.Variable(self.base)
+        _, first = loss_and_grads(self.combination, self.base, self.reference)
+        lr0 = 10.0 / float(tf.reduce_max(tf.abs(first)))
+        self.optimizer = keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(lr0, 100, 0.96))
+        self.loss_and_grads = loss_and_grads
+
+    def step(self) -> float:
+        loss, grads = self.loss_and_grads(self.combination, self.base, self.reference)
+        self.optimizer.apply_gradients([(grads, self.combination)])
+        return float(loss)
+
+    def picture(self) -> np.ndarray:
+        from models.vgg16 import MEAN_BGR
+
+        bgr = self.combination.numpy()[0] + MEAN_BGR  # the recipe's deprocess_image, without the uint8 rounding
+        return np.clip(bgr[..., ::-1], 0, 255)
 
 
-def ours(method: str, objective, content, seconds: float):
-    """Our optimiser for `seconds` after its first iteration; returns (iterations, seconds, picture, evaluations)."""
+def lbfgs_evaluation(objective, shape):
+    """One evaluation as optimizers.lbfgs makes it for scipy: float64 vector in, (value, float64 gradient) out."""
+    def fun(x: np.ndarray):
+        values, gradient = objective.value_and_gradient(x.reshape(shape).astype(np.float32))
+        return float(values.numpy().sum()), gradient.numpy().astype(np.float64).ravel()
+    return fun
+
+
+def lbfgs_for_budget(objective, content, seconds_per_evaluation: float, budget: float):
+    """L-BFGS from the content until its evaluations, at the measured cost each, fill `budget` seconds;
+    returns (picture, iterations, evaluations)."""
     from utilities.style_transfer.optimizers import optimise
 
-    clock = {"start": None, "iterations": 0}
     evaluations = {"n": 0}
     inner = objective.value_and_gradient
 
@@ -140,40 +163,42 @@ def ours(method: str, objective, content, seconds: float):
         evaluations["n"] += 1
         return inner(image)
 
-    objective.value_and_gradient = counted
+    iterations = {"n": 0}
 
     def on_iteration(iteration, terms, image):
-        if clock["start"] is None:
-            clock["start"], clock["evals0"] = time.perf_counter(), evaluations["n"]
-            return False
-        clock["iterations"] += 1
-        return time.perf_counter() - clock["start"] >= seconds
+        iterations["n"] = iteration
+        return evaluations["n"] * seconds_per_evaluation >= budget
 
+    objective.value_and_gradient = counted
     try:
-        picture = optimise(method, objective, content.copy(), 10**6, learning_rate=10.0, on_iteration=on_iteration)
+        picture = optimise("lbfgs", objective, content.copy(), 10**6, on_iteration=on_iteration)
     finally:
         objective.value_and_gradient = inner
-    elapsed = time.perf_counter() - clock["start"]
-    return clock["iterations"], elapsed, picture, evaluations["n"] - clock["evals0"]
+    return picture, iterations["n"], evaluations["n"]
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    sys.path.insert(0, str(ROOT / "bench"))
     from utilities.common.quiet_tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    import statistics
+
     import skimage.data
     import tensorflow as tf
+    from _interleave import interleaved, median_ratio, table
 
     import models
     from utilities.style_transfer import CONTENT_LAYER, STYLE_LAYERS, StyleObjective, reference_weights
     from utilities.style_transfer.features import feature_network_from_model
     from utilities.style_transfer.images import resize_long_side, resize_to
-    from utilities.style_transfer.optimizers import adam
+    from utilities.style_transfer.optimizers import AdamSteps
 
     gpu = bool(tf.config.list_physical_devices("GPU"))
     sizes = args.sizes or ([256, 512] if gpu else [128, 256])
-    print(f"device: {'GPU' if gpu else 'CPU'}; {args.seconds:g} s per method and size; random He-scaled VGG16")
+    print(f"style transfer against the keras-io recipe: {'GPU' if gpu else 'CPU'}, {os.cpu_count()} CPUs seen; "
+          f"random He-scaled VGG16; {args.rounds} interleaved rounds of {args.iterations} steps each")
     preprocess = models.get_spec("vgg16").preprocess
     model = he_vgg16(args.seed)
     network = feature_network_from_model(model, preprocess, CONTENT_LAYER, STYLE_LAYERS)
@@ -187,47 +212,71 @@ def main(argv=None) -> int:
                                     style=[OBJECTIVE["style"]] * len(STYLE_LAYERS), tv=OBJECTIVE["tv"])
         return StyleObjective(net, content, style, weights)
 
-    print(f"{'size':>5} {'method':<16} {'iters':>6} {'evals':>6} {'it/s':>8} {'x keras-io':>10} "
-          f"{'loss reached':>13} {'x keras-io':>10}")
+    def repeat(step, n=args.iterations):
+        def run():
+            for _ in range(n):
+                out = step()
+                if hasattr(out, "numpy"):   # wait for the step
+                    out.numpy()
+            return n
+        return run
+
     for size in sizes:
         content, style = photos(size)
         objective = objective_for(network, content, style)
         start_loss = objective.evaluate(content).total or 1.0
-        rows = {}
-        iters, secs, picture = keras_io_recipe(model, content, style, objective.weights, args.seconds)
-        rows["keras-io recipe"] = (iters, iters, iters / secs, objective.evaluate(picture).total / start_loss)
-        for method in ("adam", "lbfgs"):
-            iters, secs, picture, evals = ours(method, objective, content, args.seconds)
-            evals = evals if method == "lbfgs" else iters  # Adam: one evaluation per step (inside its graph)
-            rows[f"ours, {method}"] = (iters, evals, iters / secs, objective.evaluate(picture).total / start_loss)
-        base_rate, base_loss = rows["keras-io recipe"][2], rows["keras-io recipe"][3]
-        for name, (iters, evals, rate, loss) in rows.items():
-            print(f"{size:>5} {name:<16} {iters:>6} {evals:>6} {rate:>8.3f} {rate / base_rate:>10.2f} "
-                  f"{loss:>13.4f} {loss / base_loss:>10.3f}")
+        recipe = KerasIoRecipe(model, content, style, objective.weights)
+        adam_steps = AdamSteps(objective, content, 10.0)
+        evaluate = lbfgs_evaluation(objective, content.shape)
+        x = content.astype(np.float64).ravel()
+        rates = interleaved({"keras-io recipe": repeat(recipe.step),
+                             "ours, adam": repeat(adam_steps.step),
+                             "ours, lbfgs eval.": repeat(functools.partial(evaluate, x))}, args.rounds, warmup=1)
+        print(f"\n{size} px ({content.shape[1]}x{content.shape[0]}): steps (L-BFGS: evaluations)")
+        print("\n".join(table(rates, "keras-io recipe", "steps")))
+
+        # 2. the loss each reaches in the same time (step counts from the measured costs; no clock running)
+        seconds = {name: 1.0 / statistics.median(values) for name, values in rates.wall.items()}
+        budget = args.budget * seconds["keras-io recipe"]
+        recipe = KerasIoRecipe(model, content, style, objective.weights)
+        for _ in range(args.budget):
+            recipe.step()
+        adam_steps = AdamSteps(objective, content, 10.0)
+        adam_n = max(1, round(budget / seconds["ours, adam"]))
+        for _ in range(adam_n):
+            adam_steps.step()
+        picture, lbfgs_n, evals = lbfgs_for_budget(objective, content, seconds["ours, lbfgs eval."], budget)
+        reached = {"keras-io recipe": (args.budget, args.budget, objective.evaluate(recipe.picture()).total),
+                   "ours, adam": (adam_n, adam_n, objective.evaluate(adam_steps.image.numpy()).total),
+                   "ours, lbfgs": (lbfgs_n, evals, objective.evaluate(picture).total)}
+        per_iteration = evals / max(lbfgs_n, 1)
+        lbfgs_it = median_ratio(rates, "ours, lbfgs eval.", "keras-io recipe") / per_iteration
+        print(f"L-BFGS: {per_iteration:.2f} evaluations per iteration -> {lbfgs_it:.2f}x the recipe's iterations/s")
+        print(f"in the time of {args.budget} recipe steps ({budget:.1f} s at the median step time):")
+        print(f"{'method':<18} {'steps':>6} {'evals':>6} {'loss reached':>13} {'x keras-io':>10}")
+        base = reached["keras-io recipe"][2] / start_loss
+        for name, (steps, evals, loss) in reached.items():
+            print(f"{name:<18} {steps:>6} {evals:>6} {loss / start_loss:>13.4f} {loss / start_loss / base:>10.3f}")
 
     # mixed bfloat16 against float32: same seeded network twice, same start, same steps
     content, style = photos(args.bf16_size)
-    curves, pictures, times = {}, {}, {}
+    curves, pictures, steppers = {}, {}, {}
     for precision in ("float32", "bfloat16"):
         net = feature_network_from_model(he_vgg16(args.seed), preprocess, CONTENT_LAYER, STYLE_LAYERS,
                                          precision=precision)
         objective = objective_for(net, content, style)
-        history, clock = [], {}
-
-        def record(iteration, terms, image, history=history, clock=clock):
-            history.append(terms.total)
-            if iteration == 1:
-                clock["start"] = time.perf_counter()
-
-        pictures[precision] = adam(objective, content.copy(), args.bf16_iterations, 10.0, record)
-        times[precision] = (time.perf_counter() - clock["start"]) / max(1, args.bf16_iterations - 1)
-        curves[precision] = np.array(history)
+        stepper = AdamSteps(objective, content, 10.0)
+        curves[precision] = np.array([float(np.sum(stepper.step().numpy())) for _ in range(args.bf16_iterations)])
+        pictures[precision] = stepper.image.numpy()
+        steppers[precision] = stepper
+    rates = interleaved({p: repeat(s.step) for p, s in steppers.items()}, args.rounds)
     gap = np.abs(curves["bfloat16"] - curves["float32"]) / curves["float32"]
     pixels = np.abs(pictures["bfloat16"] - pictures["float32"]).mean()
-    print(f"bf16 vs fp32 ({args.bf16_size} px, Adam, {args.bf16_iterations} iterations): loss curves differ by "
+    slower = 1.0 / median_ratio(rates, "bfloat16", "float32")
+    print(f"\nbf16 vs fp32 ({args.bf16_size} px, Adam, {args.bf16_iterations} iterations): loss curves differ by "
           f"at most {gap.max():.2%} (mean {gap.mean():.2%}); final loss fp32 {curves['float32'][-1]:.4g}, bf16 "
           f"{curves['bfloat16'][-1]:.4g}; pictures differ by {pixels:.2f}/255 per pixel on average; "
-          f"bf16 step time x{times['bfloat16'] / times['float32']:.2f} of fp32")
+          f"bf16 step time x{slower:.2f} of fp32 (median of {args.rounds} interleaved rounds)")
     return 0
 
 

@@ -57,24 +57,34 @@ def lbfgs(objective: StyleObjective, init: np.ndarray, iterations: int,
     return result.x.reshape(shape).astype(np.float32)
 
 
+class AdamSteps:
+    """Keras Adam on a tf.Variable picture: `step()` is one compiled update (clipped to 0..255), returning the
+    [content, style, tv] losses at the point it evaluated. `adam` runs it; bench/style_transfer_bench.py times it."""
+
+    def __init__(self, objective: StyleObjective, init: np.ndarray, learning_rate: float = 10.0):
+        self.image = tf.Variable(init.astype(np.float32), name="generated_image")
+        optimizer = keras.optimizers.Adam(learning_rate)
+        image = self.image
+
+        @tf.function
+        def step() -> tf.Tensor:
+            values, gradient = objective.value_and_gradient(image)
+            optimizer.apply_gradients([(gradient, image)])
+            image.assign(tf.clip_by_value(image, 0.0, 255.0))
+            return values
+
+        self.step = step
+
+
 def adam(objective: StyleObjective, init: np.ndarray, iterations: int, learning_rate: float = 10.0,
          on_iteration: OnIteration = _ignore) -> np.ndarray:
     """Keras Adam on a tf.Variable picture, one compiled step per iteration, clipped to 0..255."""
-    image = tf.Variable(init.astype(np.float32), name="generated_image")
-    optimizer = keras.optimizers.Adam(learning_rate)
-
-    @tf.function
-    def step() -> tf.Tensor:
-        values, gradient = objective.value_and_gradient(image)
-        optimizer.apply_gradients([(gradient, image)])
-        image.assign(tf.clip_by_value(image, 0.0, 255.0))
-        return values
-
+    steps = AdamSteps(objective, init, learning_rate)
     for iteration in range(1, iterations + 1):
-        values = step().numpy()
-        if on_iteration(iteration, LossTerms(*(float(v) for v in values)), lambda: image.numpy().copy()):
+        values = steps.step().numpy()
+        if on_iteration(iteration, LossTerms(*(float(v) for v in values)), lambda: steps.image.numpy().copy()):
             break
-    return image.numpy()
+    return steps.image.numpy()
 
 
 def optimise(name: str, objective: StyleObjective, init: np.ndarray, iterations: int, *,
