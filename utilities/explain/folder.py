@@ -4,8 +4,10 @@
 `METHODS` registry (name -> Explainer class): input-attribution methods (`Saliency`
 subclasses) are shown for the top-1 class, class-map methods (`CAM` subclasses) for each
 of the top-k classes. All methods of a batch share one forward pass, which also ranks the
-classes, and one backward pass to the input (`utilities/explain/engine.py`). Figures and files
-are drawn and written on a worker thread while the next batch is computed.
+classes, and one backward pass to the input (`utilities/explain/engine.py`), traced once per
+process for the same model and settings. The next batch's photos are read, and the figures and
+files drawn and written (two worker threads, `plotting.compose_explanation`: panels composed in
+pixels, no matplotlib axes), while the network explains a batch.
 
 Outputs in `output_dir`: `<stem>.png` per image, `summary.png`, `predictions.csv`,
 `failed.csv` (only when some image failed) and, with `save_arrays`, `<stem>.npz` holding
@@ -32,16 +34,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
 from tqdm.auto import tqdm
 
 from utilities.common.atomic import atomic_path, write_text_atomic
-from utilities.common.figures import save_figure
 from utilities.common.imagenet_classes import NUM_IMAGENET_CLASSES, class_names
 from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
-from utilities.explain.engine import SharedExplanation, SharedPass
+from utilities.explain.engine import SharedExplanation, SharedPass, cached_pass
 from utilities.explain.html_page import PageCard, PageContent, PageMethod, PagePrediction, write_page
 from utilities.explain.images import (
     ImageReadError,
@@ -54,9 +54,10 @@ from utilities.explain.images import (
 from utilities.explain.plotting import (
     FigureContent,
     Prediction,
-    colorize,
+    colorize_u8,
     colormap_for,
-    explanation_figure,
+    compose_explanation,
+    save_rgb_png,
     save_summary,
 )
 from utilities.explain.registry import DEFAULT_METHODS, METHODS, build_explainers, is_class_map, parse_methods
@@ -196,30 +197,29 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
         raise ExplainSetupError(f"--top-k {top_k} must be between 1 and the model's {num_classes} classes")
     names = list(names) if names is not None else _default_names(num_classes)
     output_dir = prepare_output_dir(output_dir)
-    try:
-        explainers = build_explainers(model, methods, unit_rgb_preprocess(preprocess), layer, batch_size,
-                                      method_options)
-    except ValueError as exc:  # unknown layer, layer without spatial maps, ...
-        raise ExplainSetupError(str(exc)) from None
-    engine = SharedPass(explainers, top_k, batch_size)
+    engine = _shared_pass(model, preprocess, layer, methods, top_k, batch_size, method_options)
     stems = output_stems(images)
-    outputs = _Outputs(names, preprocess, output_dir, save_arrays, page, echo)
+    outputs = _Outputs(names, preprocess, output_dir, save_arrays, page)
     deferred: list[tuple[Path, ImageResult]] = []   # shared scale: drawn once every map is known
+    batches = [images[start:start + batch_size] for start in range(0, len(images), batch_size)]
     with tqdm(total=len(images), unit="img", desc="explaining", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="3b-read") as reader, \
             _BackgroundWriter(limit=2 * batch_size) as writer:
-        for start in range(0, len(images), batch_size):
-            loaded = []
-            for path in images[start:start + batch_size]:
-                try:
-                    loaded.append(load_image(path, input_size))
-                except ImageReadError as exc:
-                    report.failed[display_name(path.name)] = str(exc)
-                    echo(f"FAILED {display_name(path.name)}: {exc}")
-                    bar.update(1)
+        upcoming = reader.submit(_load_batch, batches[0], input_size) if batches else None
+        for number in range(len(batches)):
+            loaded, failed = upcoming.result()
+            if number + 1 < len(batches):   # read the next photos while the network explains these
+                upcoming = reader.submit(_load_batch, batches[number + 1], input_size)
+            for name, reason in failed:
+                report.failed[name] = reason
+                echo(f"FAILED {name}: {reason}")
+                bar.update(1)
             if not loaded:
                 continue
             results = engine.explain(np.stack([im.network_input for im in loaded]))
             for image, result in zip(loaded, split_results(results), strict=True):
+                echo(f"{display_name(image.path.name)}: " + "; ".join(
+                    f"{p.index} {p.name} {p.probability:.3f}" for p in _predictions(result, names)))
                 if shared_scale:
                     deferred.append((image.path, result))
                 else:
@@ -258,6 +258,29 @@ def explain_folder(folder: str | os.PathLike | FolderPlan, model: keras.Model, *
     return report
 
 
+def _shared_pass(model: keras.Model, preprocess: Callable, layer: str | None, methods: Sequence[str], top_k: int,
+                 batch_size: int, method_options: dict | None) -> SharedPass:
+    """The explainers' shared pass, traced once per process for the same model and settings
+    (`engine.cached_pass`): a second folder explained with the same model does not trace again."""
+    def build() -> SharedPass:
+        try:
+            explainers = build_explainers(model, methods, unit_rgb_preprocess(preprocess), layer, batch_size,
+                                          method_options)
+        except ValueError as exc:  # unknown layer, layer without spatial maps, ...
+            raise ExplainSetupError(str(exc)) from None
+        return SharedPass(explainers, top_k, batch_size)
+
+    key = (tuple(methods), layer, top_k, batch_size, preprocess, repr(_frozen(method_options)))
+    return cached_pass(model, key, build)
+
+
+def _frozen(value):
+    """Method settings in a canonical order (dicts sorted by key), for the pass's cache key."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    return value
+
+
 def _default_names(num_classes: int) -> list[str]:
     if num_classes == NUM_IMAGENET_CLASSES:
         return class_names(num_classes)
@@ -265,16 +288,34 @@ def _default_names(num_classes: int) -> list[str]:
     return style_names(num_classes)
 
 
+def _load_batch(paths: Sequence[Path], input_size: int) -> tuple[list[LoadedImage], list[tuple[str, str]]]:
+    """(the photos that could be read, (name, reason) of those that could not)."""
+    loaded, failed = [], []
+    for path in paths:
+        try:
+            loaded.append(load_image(path, input_size))
+        except ImageReadError as exc:
+            failed.append((display_name(path.name), str(exc)))
+    return loaded, failed
+
+
+FIGURE_WORKERS = 2
+"""Threads drawing and writing the images' outputs. OpenCV and numpy release the GIL while they
+resample, colour and encode, so the figures of a batch are drawn side by side on 2 cores once
+the network is done (the last batch's figures are on the run's critical path)."""
+
+
 class _BackgroundWriter:
-    """Runs each image's drawing and writing on one worker thread, in order, at most `limit` queued.
+    """Runs each image's drawing and writing on worker threads, at most `limit` queued; results
+    come back in submission order.
 
     Drawing overlaps the next batch's computation (TensorFlow releases the GIL); the bound keeps
-    memory flat on big folders. An exception in the worker surfaces in the caller.
+    memory flat on big folders. An exception in a worker surfaces in the caller.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, workers: int = FIGURE_WORKERS):
         self.limit = max(1, limit)
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="3b-figures")
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="3b-figures")
         self.pending: deque[Future] = deque()
         self.done: list = []
 
@@ -305,7 +346,6 @@ class _Outputs:
     output_dir: Path
     save_arrays: bool
     page: bool
-    echo: Callable[[str], None]
     scales: dict[str, float] = field(default_factory=dict)   # method -> raw value shown as 1 (shared scale)
     lost: dict[str, str] = field(default_factory=dict)       # read in pass 1, unreadable in pass 2
 
@@ -327,14 +367,17 @@ def _reload_and_write(path: Path, input_size: int, stem: str, result: ImageResul
     return _write_image_outputs(image, stem, result, outputs)
 
 
+def _predictions(result: ImageResult, names: Sequence[str]) -> list[Prediction]:
+    """The ranked classes with their names and softmax probabilities."""
+    probabilities = softmax(result.logits)
+    return [Prediction(int(c), names[c], float(probabilities[c])) for c in result.classes]
+
+
 def _write_image_outputs(image: LoadedImage, stem: str, result: ImageResult, outputs: _Outputs):
-    """Print the predictions, write the figure (and arrays, and the page's maps);
-    (figure content, CSV rows, paths, page card)."""
+    """Write the figure (and arrays, and the page's maps); (figure content, CSV rows, paths, page card).
+    Runs on a worker thread (the predictions are printed by the caller, in order)."""
     logits, classes = result.logits, result.classes
-    probabilities = softmax(logits)
-    predictions = [Prediction(int(c), outputs.names[c], float(probabilities[c])) for c in classes]
-    outputs.echo(f"{display_name(image.path.name)}: " + "; ".join(f"{p.index} {p.name} {p.probability:.3f}"
-                                                      for p in predictions))
+    predictions = _predictions(result, outputs.names)
     size = image.network_input.shape[:2]
     content = FigureContent(title=display_name(image.path.name), network_input=image.network_input,
                             original=image.original, crop_box=image.crop_box, predictions=predictions)
@@ -349,7 +392,7 @@ def _write_image_outputs(image: LoadedImage, stem: str, result: ImageResult, out
         else:
             content.input_maps[title] = shown[method][0]
     output_dir = outputs.output_dir
-    written = [save_figure(explanation_figure(content), output_dir / f"{stem}.png")]
+    written = [compose_explanation(content).save(output_dir / f"{stem}.png")]
     arrays_name = None
     if outputs.save_arrays:
         arrays = {"input": np.asarray(outputs.preprocess(image.network_input * 255.0), dtype=np.float32),
@@ -379,7 +422,7 @@ def _page_maps(image: LoadedImage, stem: str, shown: dict[str, np.ndarray], pred
         maps[method] = []
         for rank, map01 in enumerate(method_maps, start=1):
             name = f"{folder}/{method}_{rank}.png"
-            written.append(_save_png(output_dir / name, colorize(map01, cmap)))
+            written.append(save_rgb_png(output_dir / name, colorize_u8(map01, cmap)))
             maps[method].append(name)
     card = PageCard(display_name(image.path.name), f"{folder}/input.png",
                     [PagePrediction(p.index, p.name, p.probability) for p in predictions], maps)
@@ -388,13 +431,7 @@ def _page_maps(image: LoadedImage, stem: str, shown: dict[str, np.ndarray], pred
 
 def _save_png(dest: Path, rgb01: np.ndarray) -> Path:
     """An RGB [0, 1] image as an 8-bit PNG, atomically (fast zlib level, as the figures)."""
-    pixels = np.round(np.clip(rgb01, 0.0, 1.0) * 255).astype(np.uint8)[..., ::-1]
-    ok, encoded = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise OSError(f"could not encode {dest}")
-    with atomic_path(dest) as tmp:
-        tmp.write_bytes(encoded.tobytes())
-    return dest
+    return save_rgb_png(dest, np.round(np.clip(rgb01, 0.0, 1.0) * 255).astype(np.uint8))
 
 
 def _save_npz(dest: Path, arrays: dict[str, np.ndarray]) -> Path:
