@@ -1,7 +1,7 @@
 """Speed of assignment 3b on SqueezeNet 1.1 (227x227) against SqueezeNet's own forward+backward.
 
     .venv/bin/python bench/explain_squeezenet_bench.py [FOLDER] [--copies 4] [--repeats 3] [--batch-size 8]
-                                                      [--weights imagenet|random] [--all-methods]
+                                                      [--weights imagenet|random] [--all-methods] [--parts]
 
 The same rows as bench/explain_bench.py (VGG16), on SqueezeNet: what one "image" costs is what
 `assignment_3b.py --model squeezenet` does per picture (rank the classes, Grad-CAM of
@@ -14,12 +14,17 @@ fire9_concat for the top-3, saliency for the top-1). Ratios, all measured in thi
 
 Rows: the ceiling, the training step, the keras-io recipe (one traced tape per image and class),
 separate explainers (`GradCAM.explain(top_k=3)` then `VanillaGradient.explain`), the shared pass
-(utilities/explain/engine.py) and `explain_folder` end to end with figures. `--all-methods` adds
-one row per registered method (top-1 class, the CLI's default settings; class-map methods top-3).
+(utilities/explain/engine.py) and `explain_folder` end to end with figures (its ratio the steady
+one: the warm-up call traces the shared pass, kept for the same model; the one-time part is printed
+apart). `--all-methods` adds one row per registered method (top-1 class, the CLI's default settings;
+class-map methods top-3); `--parts` times the parts of one more `explain_folder` call (reading,
+network, composing, PNGs, page maps, the wait at the end, summary, page), per image.
 
 Weights: the real ImageNet h5 when it is cached or can be fetched (the maps then rank real
-classes), else `--weights random`. Best of --repeats after a warm-up, round-robin so that load
-from other processes hits every row alike. Read the ratios, not the absolute numbers.
+classes), else `--weights random`. A warm-up call each, then --repeats rounds, the order reversed
+every other round, so that load from other processes hits every row alike: the best of each row,
+and the median over the rounds of the ratio to the ceiling in the same round (wall clock, and the
+process's CPU time on all threads). Read the ratios, not the absolute numbers.
 """
 from __future__ import annotations
 
@@ -46,6 +51,9 @@ from bench._explain_rows import (  # noqa: E402
     TrainingStep,
     bench_folder,
     best_of,
+    print_folder_parts,
+    print_one_time,
+    ratio_cells,
 )
 from utilities.explain.images import list_images, load_image, unit_rgb_preprocess  # noqa: E402
 from utilities.explain.registry import METHODS, build_explainers, is_class_map  # noqa: E402
@@ -76,6 +84,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="images per traced call")
     parser.add_argument("--weights", default="imagenet", help="imagenet (the real h5) or random")
     parser.add_argument("--all-methods", action="store_true", help="also one row per registered method")
+    parser.add_argument("--parts", action="store_true", help="time the parts of one more assignment_3b call")
     args = parser.parse_args(argv)
 
     paths, _ = list_images(args.folder)
@@ -100,13 +109,21 @@ def main(argv=None) -> None:
     }
     if args.all_methods:
         runs.update({f"method {m}": Method(model, preprocess, args.batch_size, m) for m in METHODS})
-    _, best = best_of(runs, images, args.repeats)
-    ceiling = best["forward+backward to the input (ceiling)"]
+    timings = best_of(runs, images, args.repeats)
+    best = timings.best
+    ceiling_key = "forward+backward to the input (ceiling)"
+    ceiling = best[ceiling_key]
     training = best["training step (forward+backward to the weights)"]
-    print("\n| what | seconds | images/s | x fwd+bwd (input) | x training step |")
-    print("|---|---|---|---|---|")
+    print("\n| what | seconds | images/s | x fwd+bwd (input) | x training step "
+          "| x fwd+bwd, median paired wall (range) | x fwd+bwd, median paired CPU time (range) |")
+    print("|---|---|---|---|---|---|---|")
     for key, seconds in best.items():
-        print(f"| {key} | {seconds:.2f} | {n / seconds:.1f} | {ceiling / seconds:.2f} | {training / seconds:.2f} |")
+        print(f"| {key} | {seconds:.2f} | {n / seconds:.1f} | {ceiling / seconds:.2f} | {training / seconds:.2f} "
+              f"| {ratio_cells(timings, key, ceiling_key)} |")
+    folder_key = "assignment_3b (figures on)"
+    print_one_time(n, timings, folder_key, ceiling_key)
+    if args.parts:
+        print_folder_parts(runs[folder_key], n, ceiling)
 
 
 if __name__ == "__main__":
