@@ -5,6 +5,7 @@ explaining them costs; the benches time them round-robin (`best_of`) and print r
 """
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -286,6 +287,13 @@ def print_folder_parts(run: Folder, images: int, ceiling_seconds: float) -> None
     for part, (calls, part_wall, part_cpu) in parts.items():
         print(f"| {part} | {calls} | {part_wall:.2f} | {part_cpu:.2f} | {1000 * part_cpu / images:.1f} "
               f"| {traced[part][1]:.2f} |")
+    cores = os.cpu_count() or 1
+    outputs = sum(parts[p][2] for p in ("read photos (reader thread)", "all of one image's outputs (worker)",
+                                        "summary.png", "index.html"))
+    print(f"bound: the call used {cpu:.2f} s of CPU, of which {outputs:.2f} s reading the photos and writing "
+          f"every output ({1000 * outputs / images:.1f} ms per image, {outputs / ceiling_seconds:.2f} x the "
+          f"ceiling's whole wall time); on {cores} cores it cannot take less than {cpu / cores:.2f} s: at most "
+          f"{ceiling_seconds / (cpu / cores):.2f} of the ceiling")
 
 
 def print_one_time(images: int, timings: Timings, key, ceiling) -> None:
