@@ -144,6 +144,9 @@ class FakeExplanations:
         self.mark_restart(step)
         self.write(self.compute(), step) if write else self.remember(self.compute())
 
+    def log(self, step):
+        self.write(self.compute(), step)
+
     def compute(self):
         return FakePending(float(self.variable.numpy()), self.call_seconds)
 
@@ -232,3 +235,16 @@ def test_observer_estimates_a_first_call_from_the_first_epochs_speed_without_a_c
     observer.speed(3, 100.0)                      # 100 images/s: at most 10 ms per forward
     observer.speed(6, 1.0)                        # later epochs do not change the prior
     assert schedule.estimate_seconds == pytest.approx(FIRST_CALL_FORWARDS * 8 / 100.0)
+
+
+def test_auto_made_at_the_start_is_described(clock):
+    """Several workers: nothing to put back later, so auto explains before training at once (and says so)."""
+    variable = tf.Variable(0.0)
+    explanations = FakeExplanations(variable)
+    schedule = ExplainSchedule(AUTO, last_epoch=1)
+    observer = ExplainingObserver(Inner(), explanations, schedule, variables=())
+    observer.start(0)
+    clock.now += 1.0
+    observer.validation_epoch(3, epoch=1, loss=0.0, accuracy=0.0, confusion=None)
+    assert explanations.written == [(0, 0.0), (3, 0.0)] and schedule.before == BEFORE_AT_START
+    assert "here 200.0%): before training, after epochs 1;" in schedule.describe()

@@ -45,7 +45,7 @@ from utilities.explain.gradcam import GradCAM
 from utilities.explain.metrics import CurveScorer
 from utilities.explain.plotting import HEATMAP_COLORMAP, SALIENCY_COLORMAP, colorize
 from utilities.explain.saliency import VanillaGradient
-from utilities.finetune.explain_schedule import BEFORE_AT_START, BEFORE_PENDING, ExplainSchedule
+from utilities.finetune.explain_schedule import BEFORE_AT_START, ExplainSchedule
 from utilities.wikiart.dataset import ImageList
 from utilities.wikiart.decode import decode_rgb, resize_uint8
 
@@ -388,11 +388,14 @@ class ExplainingObserver:
         self.inner.validation_epoch(step, epoch=epoch, **kwargs)
         self.schedule.record_training(time.perf_counter() - self._mark)
         if self.schedule.due(epoch):
-            pending = self.explanations.compute()
-            if self._starting is not None and self.schedule.before_due(epoch, pending.seconds):
-                self._explain_starting_weights()
-            self._starting = None if self.schedule.before != BEFORE_PENDING else self._starting
-            self.explanations.write(pending, step)
+            if self._starting is None:
+                self.explanations.log(step)
+            else:    # computed first: its cost decides the deferred call, whose maps are written first
+                pending = self.explanations.compute()
+                if self.schedule.before_due(epoch, pending.seconds):
+                    self._explain_starting_weights()
+                self._starting = None
+                self.explanations.write(pending, step)
             self.schedule.record_call(self.explanations.seconds[-1])
             self.schedule.explained_epochs.append(epoch)
         self._mark = time.perf_counter()

@@ -153,13 +153,15 @@ class ExplainSchedule:
         epochs = ", ".join(str(e) for e in self.explained_epochs) or "none"
         if self.every != AUTO:
             return f"every {self.every} epoch(s): after epochs {epochs}"
-        before = {BEFORE_WRITTEN: "before training (made at the first call with the starting weights), ",
+        before = {BEFORE_AT_START: "before training, ",
+                  BEFORE_WRITTEN: "before training (made at the first call with the starting weights), ",
                   BEFORE_COMPUTED: "the resumed-from weights (for gradcam_mass_moved), ",
                   BEFORE_SKIPPED: "", BEFORE_PENDING: ""}[self.before]
         text = (f"auto (within {self.budget:.0%} of the training time; here {self.share():.1%}): {before}"
                 f"after epochs {epochs}")
         if self.before == BEFORE_SKIPPED:
             text += f"; the maps before training were skipped ({self.skip_reason})"
-        if self.share() > self.budget and self.explained_epochs == [self.last_epoch]:
+        if (self.explained_epochs == [self.last_epoch] and self.last_call_seconds is not None
+                and self.last_call_seconds > self.budget * self.training_seconds):
             text += "; the last epoch's call is always made and alone exceeded the budget"
         return text + "; --explain-every 1 explains every epoch"
