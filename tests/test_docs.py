@@ -74,6 +74,7 @@ def _real_parsers() -> dict[str, Callable[[], argparse.ArgumentParser]]:
     parsers["utilities/download_wikiart.py"] = download
     parsers["-m utilities.wikiart.download"] = download
     parsers["-m utilities.explain"] = explain_single
+    parsers["-m utilities.digits.export"] = lambda: importlib.import_module("utilities.digits.export").build_parser()
     return parsers
 
 
