@@ -87,7 +87,7 @@ class LoadedModel:
     model: keras.Model                 # one image input, logits out
     spec: object                       # models.ModelSpec: input_size, preprocess, gradcam_layer, ...
     layer: str                         # the class-map layer (== spec.gradcam_layer), as the model names it
-    layer_reason: str                  # "given (--layer)" or "the last layer with a 4-D ... output"
+    layer_reason: str                  # "given by --layer X" or "the last layer with a 4-D ... output"
     preprocessing: str                 # caffe | torch | tf | unit | none
     preprocessing_reason: str
     logits_note: str                   # softmax split off, or outputs taken as they are
@@ -280,7 +280,7 @@ def _preprocessing(model: keras.Model, given: str | None, path: str) -> tuple[st
         if given not in PREPROCESSING_MODES:
             raise ModelFileError(f"{PREPROCESS_FLAG} {given}: unknown; choose one of "
                                  f"{', '.join(PREPROCESSING_MODES)}")
-        return given, f"given ({PREPROCESS_FLAG} {given})"
+        return given, f"given by {PREPROCESS_FLAG} {given}"
     inferred = infer_preprocessing(model)
     if inferred:
         return inferred
@@ -375,7 +375,7 @@ def prepare_model(model: keras.Model, *, source: str = "the model", preprocessin
         if not chosen.spatial:
             raise ModelFileError(f"{LAYER_FLAG} {layer}: its output has shape {_shape_text(chosen.shape or ())}, "
                                  f"not a 4-D feature map (batch, height, width, channels)")
-        layer_path, layer_reason = chosen.path, f"given ({LAYER_FLAG} {layer})"
+        layer_path, layer_reason = chosen.path, f"given by {LAYER_FLAG} {layer}"
     else:
         found = last_spatial_layer(calls)
         if found is None:

@@ -68,7 +68,7 @@ def open_model(model: str | Path, weights: str | Path | None = None, *, preproce
         if preprocessing not in PREPROCESSING_MODES:
             raise ModelFileError(f"{PREPROCESS_FLAG} {preprocessing}: unknown; choose one of "
                                  f"{', '.join(PREPROCESSING_MODES)}")
-        mode_reason = f"given ({PREPROCESS_FLAG} {preprocessing}; {name}'s own is {spec.preprocessing})"
+        mode_reason = f"given by {PREPROCESS_FLAG} {preprocessing}; {name}'s own is {spec.preprocessing}"
         spec = replace(spec, preprocess=PREPROCESSING_MODES[preprocessing], preprocessing=preprocessing)
     if layer:
         if check_layer:
@@ -80,7 +80,7 @@ def open_model(model: str | Path, weights: str | Path | None = None, *, preproce
                 raise ModelFileError(f"{LAYER_FLAG} {layer}: its output is not a 4-D feature map "
                                      f"(batch, height, width, channels)")
         spec = replace(spec, gradcam_layer=layer)
-        layer_reason = f"given ({LAYER_FLAG} {layer})"
+        layer_reason = f"given by {LAYER_FLAG} {layer}"
     else:
         layer_reason = f"{name}'s default"
     outputs = num_classes or IMAGENET_CLASSES

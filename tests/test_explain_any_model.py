@@ -135,7 +135,7 @@ def test_own_keras_model_explained_with_every_method_equals_the_formulas(fashion
     assert code == 0, printed
     # the notes, once: which layer and why, which preprocessing and why, the softmax split off
     assert printed.count(f"note: {trained}: class-map layer: conv2 (") == 1
-    assert f"note: {trained}: preprocessing: unit (given (--preprocess unit))" in printed
+    assert f"note: {trained}: preprocessing: unit (given by --preprocess unit)" in printed
     assert f"note: {trained}: final softmax of 'predictions' split off" in printed
 
     # predictions.csv names the classes of --class-names; real images: mostly right, and the same
