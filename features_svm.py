@@ -5,6 +5,7 @@ features, L2-normalised, and a linear SVM, on 15 Scene, WikiArt, Fashion-MNIST, 
     python features_svm.py --layer relu7,relu6,pool5 --C 0.1 1 10    # layer x C sweep (C by 5-fold CV)
     python features_svm.py --dataset fashion_mnist --model squeezenet --test-per-class 100
     python features_svm.py --dataset fashion_mnist --model pixels --image-size 28    # the raw-pixel baseline
+    python features_svm.py --model mobilenet_v2 --layer out_relu     # a keras.applications network's layer
     python features_svm.py --reduce none pca:64 pca-whiten:64 random:64     # reductions before the SVM
     python features_svm.py --dataset wikiart --classifier finetune-head
     python features_svm.py --train-list a.txt --test-list b.txt --weights random
@@ -28,7 +29,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TF_VERBOSE"
 
 # Choices listed here so --help needs no TensorFlow (tests check they match the package's).
 DATASETS = ("15scene", "wikiart", "fashion_mnist", "mnist5k")
-MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet", "pixels")
+MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet",                  # the project's networks
+          "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121", "inception_v3", "convnext_tiny",
+          "pixels")                                                     # keras.applications', the raw pixels
 CLASSIFIERS = ("linear-svm", "logreg", "finetune-head")
 POOLINGS = ("flatten", "avg", "max")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -69,7 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="at most this many test images per class, drawn with --seed (default: all)")
     net = p.add_argument_group("features")
     net.add_argument("--model", choices=MODELS, default="vgg16",
-                     help="network, or pixels: the image itself (resized, /255), no network (default %(default)s)")
+                     help="network (the project's, or keras.applications' resnet50 ... convnext_tiny with their "
+                          "own preprocessing and input size), or pixels: the image itself (resized, /255), no "
+                          "network (default %(default)s)")
     net.add_argument("--weights", default="imagenet",
                      help="imagenet (downloaded once), random (untrained, says so), or a weight file "
                           "(.npy, .npz, .h5, .weights.h5, .keras) (default %(default)s)")
@@ -77,10 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated: layer names (fc2, block5_pool, fire9_concat, ...), relu7 / relu6 / "
                           "pool5, or the handout's negative index into the classifier (-2 = relu7, -4 = relu6, "
                           "-7 = pool5 flattened) (default relu7: fc2 for VGG16, fc7 for AlexNet; squeezenet: "
-                          "fire9_concat, the last fire module)")
+                          "fire9_concat, the last fire module; a keras.applications network: its class-map layer, "
+                          "e.g. out_relu for mobilenet_v2)")
     net.add_argument("--pooling", choices=POOLINGS, default=None,
                      help="conv layers: flatten (the handout), or average / max over space (default flatten; "
-                          "squeezenet: avg)")
+                          "squeezenet and the keras.applications networks: avg)")
     net.add_argument("--image-size", type=side_type(min_side=8),
                      help="input side for conv layers, 8 to 4096 (default: the network's own; pixels: 32)")
     net.add_argument("--batch-size", type=int, default=32, help="images per network call (default %(default)s)")

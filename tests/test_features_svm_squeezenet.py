@@ -32,7 +32,7 @@ def digits(tmp_path_factory):
 
 def test_cli_models_and_per_model_defaults():
     # issue 23: every network the project builds (VGG19 included), and the raw-pixel baseline
-    assert features_svm.MODELS == experiment.MODELS == (*models.MODEL_NAMES, "pixels")
+    assert features_svm.MODELS == experiment.MODELS == (*models.ALL_MODEL_NAMES, "pixels")
     assert {"alexnet", "vgg16", "vgg19", "squeezenet"} <= set(features_svm.MODELS)
     args = features_svm.build_parser().parse_args(["--model", "squeezenet"])
     assert args.layer is None and args.pooling is None   # resolved per model by the package

@@ -37,14 +37,18 @@ DEFAULT_OUTPUT_DIR = PROJECT_ROOT / "results" / "features_svm"
 PRECISIONS = ("float32", "mixed_bfloat16")
 DEFAULT_LAYER = "relu7"
 PIXELS = "pixels"                 # --model pixels: no network, the image itself
-MODELS = (*models.MODEL_NAMES, PIXELS)
+MODELS = (*models.ALL_MODEL_NAMES, PIXELS)   # the project's four, keras.applications' six, pixels
 PIXELS_SIZE = 32                  # --model pixels' default side (Torralba et al.'s 32x32 "tiny images")
 # Per network, the descriptor read when --layer / --pooling are not given: relu7 (VGG16's and
 # VGG19's fc2, AlexNet's fc7) flattened, the handout's. SqueezeNet has no FC layers: the analogue of
 # relu7 (the last hidden representation, below the classifier) is the last fire module's output,
 # 13x13x512 at 227, averaged over space (512 values; flattening would give 86,528).
-DEFAULT_LAYERS = {"squeezenet": "fire9_concat", PIXELS: PIXELS}
-DEFAULT_POOLING = {"squeezenet": "avg"}
+# A keras.applications network (resnet50, mobilenet_v2, ...) has no hidden FC layer either: its
+# default is its class-map layer (the last feature maps before the global pooling, spec.gradcam_layer:
+# mobilenet_v2's out_relu, resnet50's conv5_block3_out, ...) averaged over space, like SqueezeNet's.
+DEFAULT_LAYERS = {"squeezenet": "fire9_concat", PIXELS: PIXELS,
+                  **{name: models.get_spec(name, "random").gradcam_layer for name in models.KERAS_APPLICATION_NAMES}}
+DEFAULT_POOLING = {"squeezenet": "avg", **dict.fromkeys(models.KERAS_APPLICATION_NAMES, "avg")}
 DATASETS = sources.DATASETS
 
 
@@ -171,6 +175,17 @@ def check_pixels(c: Config) -> None:
         raise FeaturesSvmError("--summary and --activation-maps need a network; --model pixels has none")
     if c.precision != "float32":
         raise FeaturesSvmError("--precision: --model pixels runs no network; drop it")
+
+
+def check_min_size(model: str, image_size: int) -> None:
+    """A keras.applications network built for any size still has a smallest input (Keras' own bound)."""
+    if model in models.KERAS_APPLICATION_NAMES:
+        from models.keras_application_table import get_application
+
+        smallest = get_application(model).min_size
+        if image_size < smallest:
+            raise FeaturesSvmError(f"--image-size {image_size}: {model} needs at least {smallest} px; "
+                                   f"use --image-size {smallest} or more")
 
 
 def check_outputs(c: Config) -> None:
@@ -391,6 +406,7 @@ def run(c: Config) -> RunResult:
     else:
         spec = models.get_spec(c.model, weights)   # torchvision weights: their preprocessing and input size
         image_size = c.image_size or spec.input_size
+        check_min_size(c.model, image_size)
     network = Network(c, weights)
     extra = []
     # The handout's Q1 (parameter counts) and Q4 (conv1 maps) need the network, not a data set.

@@ -59,6 +59,9 @@ def pool_and_normalise(outputs: tf.Tensor, pooling: str = "flatten") -> tf.Tenso
     if outputs.shape.rank == 4 and pooling != "flatten":
         outputs = tf.reduce_mean(outputs, axis=(1, 2)) if pooling == "avg" else tf.reduce_max(outputs, axis=(1, 2))
     flat = tf.reshape(outputs, (tf.shape(outputs)[0], -1))
+    # Scaled by the row's largest magnitude first: l2_normalize clamps the squared norm at 1e-12, so a
+    # row of tiny values (an untrained MobileNetV2's out_relu: norms near 1e-10) would stay tiny.
+    flat = tf.math.divide_no_nan(flat, tf.reduce_max(tf.abs(flat), axis=1, keepdims=True))
     return tf.math.l2_normalize(flat, axis=1)
 
 

@@ -85,7 +85,10 @@ def classifier_modules(model: keras.Model) -> list[tuple[str, bool]]:
 
 def valid_choices(model: keras.Model) -> str:
     names = ", ".join(layer.name for layer in _body(model))
-    return (f"a layer name ({names}), relu7, relu6, pool5, or -1..-{len(classifier_modules(model))} "
+    modules = len(classifier_modules(model))
+    if not modules:     # no FC classifier (SqueezeNet, the keras.applications networks): names only
+        return f"a layer name ({names})"
+    return (f"a layer name ({names}), relu7, relu6, pool5, or -1..-{modules} "
             "(the handout's index into the classifier: -2 = relu7)")
 
 
@@ -141,7 +144,8 @@ def tap_model(model: keras.Model, tap: Tap, image_size: int | None = None) -> ke
     if image_size is None or native is None or image_size == native:
         output = PreActivation(layer, name=f"{layer.name}_prerelu")(layer.input) if tap.pre_activation \
             else layer.output
-        return keras.Model(model.inputs, output, name=f"{model.name}_{tap.label}")
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs   # a bare tensor in, no warning
+        return keras.Model(inputs, output, name=f"{model.name}_{tap.label}")
     check_size(model, tap, image_size)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
