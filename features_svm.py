@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from utilities.common.image_limits import side_type  # argparse only: --help needs no TensorFlow
+from utilities.explain.model_args import ModelChoices, model_value  # no TensorFlow either
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("TF_VERBOSE") else "3")
 
@@ -35,6 +36,7 @@ MODELS = ("alexnet", "vgg16", "vgg19", "squeezenet",                  # the proj
 CLASSIFIERS = ("linear-svm", "logreg", "finetune-head")
 POOLINGS = ("flatten", "avg", "max")
 PRECISIONS = ("float32", "mixed_bfloat16")
+PREPROCESSING_MODES = ("caffe", "torch", "tf", "unit", "none")   # models.PREPROCESSING_MODES
 SCENE_URL = "http://www-cvr.ai.uiuc.edu/ponce_grp/data/scene_categories/scene_categories.zip"
 EXIT_BAD_INPUT = 2
 
@@ -71,10 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--test-per-class", type=int, default=None,
                       help="at most this many test images per class, drawn with --seed (default: all)")
     net = p.add_argument_group("features")
-    net.add_argument("--model", choices=MODELS, default="vgg16",
+    net.add_argument("--model", type=model_value(MODELS), choices=ModelChoices(MODELS), default="vgg16",
                      help="network (the project's, or keras.applications' resnet50 ... convnext_tiny with their "
-                          "own preprocessing and input size), or pixels: the image itself (resized, /255), no "
-                          "network (default %(default)s)")
+                          "own preprocessing and input size), pixels: the image itself (resized, /255), no "
+                          "network, or the path of a .keras model (its input size; --preprocess) "
+                          "(default %(default)s)")
+    net.add_argument("--preprocess", choices=PREPROCESSING_MODES, default=None,
+                     help="a .keras --model only: how it expects its RGB input (caffe, torch, tf: -1..1, unit: "
+                          "0..1, none: 0..255); default what the model tells, required when it cannot tell")
     net.add_argument("--weights", default="imagenet",
                      help="imagenet (downloaded once), random (untrained, says so), or a weight file "
                           "(.npy, .npz, .h5, .weights.h5, .keras) (default %(default)s)")
@@ -130,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:  # before the slow TensorFlow import: a mistyped path or an unwritable folder fails at once
         check_paths(train_list=args.train_list, test_list=args.test_list, weights=args.weights,
-                    activation_maps=args.activation_maps)
+                    activation_maps=args.activation_maps, model=args.model, preprocess=args.preprocess)
         check_output_dir(args.output_dir, "--output-dir")
         if args.cache and args.cache_dir is not None:
             check_output_dir(args.cache_dir, "--cache-dir")

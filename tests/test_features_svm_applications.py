@@ -121,3 +121,67 @@ def test_imagenet_offline_is_one_line_and_exit_2(digits, monkeypatch, tmp_path, 
     assert err.startswith("error: MobileNetV2 ImageNet weights unavailable (")
     assert APPLICATIONS["mobilenet_v2"].weights_url in err
     assert str(tmp_path / "home" / "models" / APPLICATIONS["mobilenet_v2"].weights_file) in err
+
+
+@pytest.fixture(scope="module")
+def small_keras_file(tmp_path_factory):
+    """A small CNN saved whole by model.save (seeded random weights): 32x32 RGB in, 10 logits out."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="conv_a")(image)
+    x = keras.layers.MaxPooling2D(name="pool_a")(x)
+    x = keras.layers.Conv2D(16, 3, activation="relu", name="conv_b")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(image, keras.layers.Dense(10, name="head")(x), name="small_cnn")
+    path = tmp_path_factory.mktemp("keras_file") / "small cnn.keras"
+    model.save(path)
+    return path, model
+
+
+def test_a_keras_file_default_layer_is_its_last_maps_averaged(digits, small_keras_file, tmp_path):
+    """--model FILE.keras --preprocess unit: the last 4-D layer (conv_b), averaged, equals the saved
+    model's own conv_b output on the images scaled to 0..1."""
+    import keras
+
+    from utilities.wikiart.dataset import read_image_list
+    from utilities.wikiart.decode import decode_rgb, resize_uint8
+
+    train, test = digits
+    path, model = small_keras_file
+    cache = tmp_path / "cache"
+    first = read_image_list(train).paths[0]
+    code = features_svm.main(["--train-list", str(train), "--test-list", str(test), "--model", str(path),
+                              "--preprocess", "unit", "--output-dir", str(tmp_path / "out"), "--cache-dir",
+                              str(cache), "--summary", "--activation-maps", str(first), "--no-progress"])
+    assert code == 0
+    report = (tmp_path / "out" / "report.txt").read_text()
+    assert "small_cnn: parameters per layer" in report
+    assert (tmp_path / "out" / f"conv_a_{Path(first).stem}.png").is_file()
+    assert f"{path}: descriptor layer conv_b (the last layer with a 4-D" in report
+    assert "preprocessing: unit" in report and "input 32px, pooling avg" in report
+    (entry,) = cache.glob("*_small_cnn_conv_b_test-*.npz")
+    with np.load(entry) as saved:
+        got = saved["features"]
+    x = np.stack([resize_uint8(decode_rgb(Path(p).read_bytes()), SIZE).numpy().astype(np.float32) / 255
+                  for p in read_image_list(test).paths])
+    want = np.asarray(keras.Model(model.input, model.get_layer("conv_b").output)(x)).mean(axis=(1, 2))
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    assert got.shape == (len(x), 16)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_keras_file_refusals_are_one_line(digits, small_keras_file, tmp_path, capsys):
+    train, test = digits
+    path, _ = small_keras_file
+    common = ["--train-list", str(train), "--test-list", str(test), "--output-dir", str(tmp_path), "--no-progress"]
+    cases = {("--model", str(path)): "--preprocess",                                # the model cannot tell
+             ("--model", str(path), "--preprocess", "unit", "--weights", "random"): "holds its own weights",
+             ("--model", str(tmp_path / "missing.keras")): "no such .keras model file",
+             ("--model", "resnet50", "--preprocess", "tf"): "for a .keras --model only",
+             ("--model", str(path), "--preprocess", "unit", "--layer", "nope"): "no such layer in small_cnn"}
+    for flags, expected in cases.items():
+        code = features_svm.main([*common, *flags])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "\n" not in err and expected in err and "Traceback" not in err, (flags, err)

@@ -10,9 +10,26 @@ from utilities.features_svm.errors import FeaturesSvmError
 NAMED_WEIGHTS = ("imagenet", "imagenet-torch", "random")
 
 
+def is_model_file(value) -> bool:
+    """--model names a .keras file rather than a network (models.is_model_file's rule, no TensorFlow)."""
+    text = str(value)
+    return text.endswith(".keras") or "/" in text or "\\" in text or Path(text).is_file()
+
+
 def check_paths(*, train_list: str | os.PathLike | None = None, test_list: str | os.PathLike | None = None,
-                weights: str = "imagenet", activation_maps: str | os.PathLike | None = None) -> None:
+                weights: str = "imagenet", activation_maps: str | os.PathLike | None = None,
+                model: str = "vgg16", preprocess: str | None = None) -> None:
     """FeaturesSvmError naming the flag of the first path that cannot work."""
+    if is_model_file(model):
+        if not Path(model).is_file():
+            raise FeaturesSvmError(f"--model {model}: no such .keras model file (the whole model, as model.save "
+                                   "writes it)")
+        if weights != "imagenet":
+            raise FeaturesSvmError(f"--weights {weights}: a .keras model holds its own weights; leave --weights "
+                                   f"out with --model {model}")
+    elif preprocess is not None:
+        raise FeaturesSvmError(f"--preprocess {preprocess}: for a .keras --model only; {model} is fed its own "
+                               "preprocessing")
     if (train_list is None) != (test_list is None):
         raise FeaturesSvmError("--train-list and --test-list go together: pass both")
     for flag, path in (("--train-list", train_list), ("--test-list", test_list)):

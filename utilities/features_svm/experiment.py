@@ -27,7 +27,7 @@ from utilities.common.output_paths import OutputPathError, check_output_dir
 from utilities.features_svm import classifiers, report, scene15, sources
 from utilities.features_svm import reduce as reductions
 from utilities.features_svm.cache import FeatureCache, cache_key, file_identity, list_identity
-from utilities.features_svm.checks import check_paths
+from utilities.features_svm.checks import check_paths, is_model_file
 from utilities.features_svm.errors import FeaturesSvmError
 from utilities.features_svm.extract import POOLINGS, FeatureExtractor, Features, pixel_model, pixel_preprocess
 from utilities.features_svm.layers import check_size, resolve_tap, tap_model
@@ -63,8 +63,9 @@ class Config:
     url: str = scene15.URL
     train_per_class: int = scene15.TRAIN_PER_CLASS
     test_per_class: int | None = None     # None: every test image
-    model: str = "vgg16"
+    model: str = "vgg16"                  # a name of MODELS, or the path of a .keras model
     weights: str = "imagenet"
+    preprocess: str | None = None         # a .keras model's input preprocessing, when it cannot tell
     layers: Sequence[str] | None = None   # None: the model's default (relu7; squeezenet fire9_concat)
     pooling: str | None = None            # None: flatten (the handout); squeezenet avg
     image_size: int | None = None
@@ -107,7 +108,10 @@ def dtype_policy(name: str) -> Iterator[None]:
 
 
 def with_model_defaults(c: Config) -> Config:
-    """`c` with --layer and --pooling, when not given, set to the model's defaults."""
+    """`c` with --layer and --pooling, when not given, set to the model's defaults (a .keras model's
+    default layer is known once it is opened: `open_model_file`)."""
+    if is_model_file(c.model):
+        return dataclasses.replace(c, pooling=c.pooling or "avg")
     return dataclasses.replace(c, layers=c.layers if c.layers is not None else (DEFAULT_LAYERS.get(c.model,
                                                                                                    DEFAULT_LAYER),),
                                pooling=c.pooling or DEFAULT_POOLING.get(c.model, "flatten"))
@@ -132,12 +136,13 @@ def build_options(model: str) -> dict:
 
 def check_config(c: Config) -> None:
     """Cheap checks before any data or network is touched."""
-    c = with_model_defaults(c) if c.model in MODELS else c
+    c = with_model_defaults(c) if c.model in MODELS or is_model_file(c.model) else c
     problems = [
         (c.classifier in classifiers.CLASSIFIERS, f"--classifier must be one of {', '.join(classifiers.CLASSIFIERS)}"),
         (c.pooling in POOLINGS, f"--pooling must be one of {', '.join(POOLINGS)}"),
         (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
-        (c.model in MODELS, f"--model must be one of {', '.join(MODELS)}"),
+        (c.model in MODELS or is_model_file(c.model),
+         f"--model must be one of {', '.join(MODELS)}, or the path of a .keras model"),
         (c.dataset in DATASETS or c.train_list is not None, f"--dataset must be one of {', '.join(DATASETS)}"),
         (c.layers is None or len(c.layers) > 0, "--layer needs at least one layer"),
         (len(c.reduce) > 0, "--reduce needs at least one value (none, pca:N, pca-whiten:N, random:N)"),
@@ -160,7 +165,8 @@ def check_config(c: Config) -> None:
     reduction_list(c)
     if c.model == PIXELS:
         check_pixels(c)
-    check_paths(train_list=c.train_list, test_list=c.test_list, weights=c.weights, activation_maps=c.activation_maps)
+    check_paths(train_list=c.train_list, test_list=c.test_list, weights=c.weights, activation_maps=c.activation_maps,
+                model=c.model, preprocess=c.preprocess)
     check_outputs(c)
 
 
@@ -228,6 +234,8 @@ def weight_source(c: Config) -> tuple[str, dict]:
     """(what build_model gets, the identity that goes into the cache key)."""
     if c.model == PIXELS:
         return PIXELS, {"weights": None}
+    if is_model_file(c.model):
+        return str(c.model), file_identity(c.model)
     if c.weights == "random":
         return "random", {"random_seed": c.seed}
     try:
@@ -241,11 +249,12 @@ def weight_source(c: Config) -> tuple[str, dict]:
 class Network:
     """The network, built on first use (never when every feature comes from the cache)."""
 
-    def __init__(self, c: Config, weights: str):
+    def __init__(self, c: Config, weights: str, loaded: models.LoadedModel | None = None):
         self.config = c
         self.weights = weights
         self.builds = 0
-        self._model = None
+        self._model = None if loaded is None else loaded.model     # a .keras model: read once, up front
+        self.spec = loaded.spec if loaded is not None else None
         self._layers_checked = False
 
     @property
@@ -280,7 +289,7 @@ class Network:
             pooled = "" if self.config.pooling == "flatten" else f", {self.config.pooling} over space"
             return extractor, {"label": PIXELS, "dim": extractor.dim,
                                "description": f"raw pixels ({image_size}x{image_size}x3 / 255{pooled})"}
-        spec = models.get_spec(self.config.model, self.weights)   # torchvision weights: their preprocessing
+        spec = self.spec or models.get_spec(self.config.model, self.weights)   # torchvision: their preprocessing
         try:
             tap = resolve_tap(self.model, layer)
             with dtype_policy(self.config.precision):
@@ -298,7 +307,7 @@ def _features_for(c: Config, network: Network, cache: FeatureCache | None, layer
     parts = {"model": c.model, "weights": weights_id, "layer": layer, "pooling": c.pooling,
              "image_size": image_size, "precision": c.precision}
     keys = {split: cache_key({**parts, "images": list_identity(getattr(lists, split))}) for split in ("train", "test")}
-    stem = f"{lists.name}_{c.model}_{layer.replace('-', 'm')}"
+    stem = f"{lists.name}_{model_label(c.model)}_{layer.replace('-', 'm').replace('/', '_')}"
     cached = {split: cache.load(f"{stem}_{split}", keys[split]) for split in keys} if cache else {}
     if cache and all(cached.values()):
         problem = cached_features_problem(cached, lists)
@@ -394,6 +403,20 @@ def _classify(c: Config, train: Features, test: Features, tap: dict, num_classes
     return rows, report.LayerResult(label, description, chosen, accuracy, confusion)
 
 
+def model_label(model: str) -> str:
+    """A name for file names and titles: the network's, or a .keras file's stem."""
+    return Path(model).stem.replace(" ", "_") if is_model_file(model) else model
+
+
+def open_model_file(c: Config) -> models.LoadedModel:
+    """A .keras --model read safely (models.open_model): logits, input size, preprocessing, its
+    class-map layer (the default descriptor, averaged over space)."""
+    try:
+        return models.open_model(c.model, preprocessing=c.preprocess, input_size=c.image_size)
+    except models.WeightsError as exc:      # ModelFileError included: one line
+        raise FeaturesSvmError(str(exc)) from None
+
+
 def run(c: Config) -> RunResult:
     """Run the whole experiment of `c` and write its outputs."""
     check_config(c)
@@ -401,13 +424,21 @@ def run(c: Config) -> RunResult:
     output = Path(c.output_dir)
     notes: list[str] = []
     weights, weights_id = weight_source(c)
-    if c.model == PIXELS:
+    loaded = open_model_file(c) if is_model_file(c.model) else None
+    if loaded is not None:
+        if c.layers is None:
+            c = dataclasses.replace(c, layers=(loaded.layer,))
+        notes += [f"{c.model}: {note}" for note in loaded.notes if not note.startswith("class-map layer")]
+        notes.append(f"{c.model}: descriptor layer {', '.join(c.layers)}"
+                     + (f" ({loaded.layer_reason})" if tuple(c.layers) == (loaded.layer,) else " (given)"))
+        spec, image_size = loaded.spec, c.image_size or loaded.spec.input_size
+    elif c.model == PIXELS:
         spec, image_size = None, c.image_size or PIXELS_SIZE
     else:
         spec = models.get_spec(c.model, weights)   # torchvision weights: their preprocessing and input size
         image_size = c.image_size or spec.input_size
         check_min_size(c.model, image_size)
-    network = Network(c, weights)
+    network = Network(c, weights, loaded)
     extra = []
     # The handout's Q1 (parameter counts) and Q4 (conv1 maps) need the network, not a data set.
     if c.summary:
@@ -446,7 +477,8 @@ def run(c: Config) -> RunResult:
             results.append(result)
     sweep_csv = report.write_sweep_csv(rows, output / "sweep.csv")
     sweep_png = report.plot_sweep(rows, output / "sweep.png", f"{lists.name}, {c.model}, {c.classifier}")
-    weights_text = "" if c.model == PIXELS else f" weights {c.weights}, {c.precision},"
+    weights_text = ("" if c.model == PIXELS else " its own weights," if loaded is not None
+                    else f" weights {c.weights}, {c.precision},")
     header = [*extra,
               f"{lists.name}: {len(lists.train)} training / {len(lists.test)} test images, {lists.num_classes} "
               f"classes (chance {100 / lists.num_classes:.1f}%); {c.model}{weights_text} "

@@ -142,10 +142,11 @@ def tap_model(model: keras.Model, tap: Tap, image_size: int | None = None) -> ke
     layer = model.get_layer(tap.layer)
     native = model.inputs[0].shape[1]   # None: the network takes any size
     if image_size is None or native is None or image_size == native:
-        output = PreActivation(layer, name=f"{layer.name}_prerelu")(layer.input) if tap.pre_activation \
-            else layer.output
         inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs   # a bare tensor in, no warning
-        return keras.Model(inputs, output, name=f"{model.name}_{tap.label}")
+        if tap.pre_activation:
+            return keras.Model(inputs, PreActivation(layer, name=f"{layer.name}_prerelu")(layer.input),
+                               name=f"{model.name}_{tap.label}")
+        return _model_to_layer(model, inputs, layer, f"{model.name}_{tap.label}")
     check_size(model, tap, image_size)
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = inputs
@@ -154,3 +155,17 @@ def tap_model(model: keras.Model, tap: Tap, image_size: int | None = None) -> ke
         if current.name == tap.layer:
             break
     return keras.Model(inputs, x, name=f"{model.name}_{tap.label}_{image_size}px")
+
+
+def _model_to_layer(model: keras.Model, inputs, layer, name: str) -> keras.Model:
+    """keras.Model(inputs, the layer's output in `model`'s graph). A layer called more than once (a
+    model re-traced from another, as a .keras file's logits model is) has several outputs: the one
+    connected to `model`'s inputs is taken."""
+    outputs = [layer.output] + [tensor for node in getattr(layer, "_inbound_nodes", [])
+                                for tensor in node.output_tensors]
+    for output in outputs:
+        try:
+            return keras.Model(inputs, output, name=name)
+        except ValueError:        # "not connected to inputs": another call of the same layer
+            continue
+    raise ValueError(f"--layer {layer.name}: its output is not reachable from {model.name}'s input")

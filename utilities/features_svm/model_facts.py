@@ -65,7 +65,9 @@ def read_image(path: str | os.PathLike, size: int) -> np.ndarray:
 def activation_maps(model: keras.Model, image: np.ndarray, preprocess, layer: str | None = None) -> np.ndarray:
     """(H, W, C) output of `layer` (default: the first convolution) for one uint8 RGB image."""
     layer = layer or first_conv(model)
-    tap = keras.Model(model.inputs, model.get_layer(layer).output)
+    from utilities.features_svm.layers import _model_to_layer  # a re-traced (.keras) model's graph too
+
+    tap = _model_to_layer(model, model.inputs[0], model.get_layer(layer), f"{model.name}_{layer}")
     x = preprocess(image[None].astype(np.float32))
     return np.asarray(tap(x, training=False)[0], np.float32)
 
