@@ -280,3 +280,36 @@ def test_display_step_computes_histogram_tables_of_the_values_before_the_update(
         np.testing.assert_array_equal(table.numpy()[:, 2], expected[:, 2])
         np.testing.assert_allclose(table.numpy()[:, :2], expected[:, :2], rtol=1e-12)  # graph vs eager linspace
     np.testing.assert_array_equal(raw["classifier/kernel"], before["classifier/kernel"])
+
+
+def test_confusion_image_cells_say_the_row_shares_and_counts():
+    """Composed in pixels over a frame drawn once: each cell in the colour of its row share (as imshow
+    with Blues on [0, 1]), its count written in white on dark cells and black on light ones."""
+    from matplotlib import colormaps
+
+    from utilities.finetune.confusion_image import ConfusionFigure
+
+    figure = ConfusionFigure(["Baroque", "Realism", "Cubism"])
+    matrix = np.array([[9, 1, 0], [2, 2, 0], [0, 0, 0]])
+    first = figure.pixels(matrix, "epoch 1: accuracy 0.786")
+    again = figure.pixels(np.zeros((3, 3), int), "")
+    assert first.dtype == np.uint8 and first.shape == figure.frame.shape
+    assert np.array_equal(figure.pixels(matrix, "epoch 1: accuracy 0.786"), first)   # the frame is not drawn on
+    share = np.array([[0.9, 0.1, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.0]])
+    blues = colormaps["Blues"]
+    for i in range(3):
+        top, bottom = sorted(figure.y_edges[i:i + 2])
+        for j in range(3):
+            left, right = figure.x_edges[j:j + 2]
+            cell = first[top + 2:bottom - 2, left + 2:right - 2].reshape(-1, 3).astype(int)
+            expected = np.round(np.array(blues(min(int(share[i, j] * 256), 255))[:3]) * 255)
+            corner = cell[0]
+            assert np.abs(corner - expected).max() <= 1, (i, j, corner, expected)
+            ink = np.abs(cell - corner).sum(axis=1) > 60      # the count's glyphs
+            assert ink.any(), (i, j)
+            glyphs = cell[ink].mean(axis=0)
+            assert (glyphs.mean() > corner.mean()) == (share[i, j] > 0.5), (i, j)   # white on dark, black on light
+    # the title is written above the cells, and only when given
+    title_rows = slice(0, min(figure.y_edges))
+    assert (first[title_rows] != again[title_rows]).any()
+    assert np.array_equal(again[title_rows], figure.frame[title_rows])

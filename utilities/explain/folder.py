@@ -39,6 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from utilities.common.atomic import atomic_path, write_text_atomic
+from utilities.common.figures import save_rgb_png
 from utilities.common.imagenet_classes import NUM_IMAGENET_CLASSES, class_names
 from utilities.explain.base import ExplainSetupError, normalise_maps, resize_maps, softmax
 from utilities.explain.engine import SharedExplanation, SharedPass, cached_pass
@@ -57,7 +58,6 @@ from utilities.explain.plotting import (
     colorize_u8,
     colormap_for,
     compose_explanation,
-    save_rgb_png,
     save_summary,
 )
 from utilities.explain.registry import DEFAULT_METHODS, METHODS, build_explainers, is_class_map, parse_methods

@@ -22,15 +22,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg, get_hinting_flag
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties, findfont, get_font
+from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextToPath
 
-from utilities.common.atomic import atomic_path
-from utilities.common.figures import COMPRESS_LEVEL
+from utilities.common.figures import save_rgb_png
+from utilities.common.pixel_text import Text, draw_text, placed_lines
 from utilities.explain.images import display_name
 
 HEATMAP_COLORMAP = "jet"
@@ -242,85 +242,7 @@ def _extra_title_inches(lines: int, reserved: int = 2) -> float:
 # figure of a run shows the same bars.
 
 TITLE_PAD_POINTS = 6.0      # gap between a panel and its title (matplotlib's axes.titlepad)
-LINE_SPACING = 1.2          # baseline to baseline, in font sizes (matplotlib's text line spacing)
 COLOUR_BAR_INCHES = 0.6     # strip along the bottom holding the colour bars of a shared scale
-
-
-@dataclass
-class Text:
-    """One text of a composed figure, in pixels from the top-left corner.
-
-    `va="baseline"`: the last line's baseline at `y` (a panel title grows upwards, as matplotlib's
-    axes titles); `va="top"`: the block's top at `y`. `cell`: the column (x0, x1) it belongs to.
-    """
-
-    text: str
-    x: float
-    y: float
-    points: float
-    family: str | None = None
-    ha: str = "center"
-    va: str = "baseline"
-    cell: tuple[float, float] | None = None
-
-
-def _font(points: float, family: str | None, dpi: float):
-    font = get_font(findfont(FontProperties(family=family)))
-    font.clear()
-    font.set_size(points, dpi)
-    return font
-
-
-@functools.lru_cache(maxsize=64)
-def _line_pitch(points: float, family: str | None, dpi: float) -> tuple[float, float]:
-    """(baseline-to-baseline distance, ascent above the baseline of a line's box) in pixels."""
-    font = _font(points, family, dpi)
-    ascent, descent = font.ascender / font.units_per_EM, -font.descender / font.units_per_EM
-    size = points * dpi / 72.0
-    leading = LINE_SPACING - (ascent + descent)
-    return LINE_SPACING * size, (ascent + leading / 2) * size
-
-
-@functools.lru_cache(maxsize=4096)
-def _line_image(line: str, points: float, family: str | None, dpi: float) -> tuple[np.ndarray, float, float, float]:
-    """One line as Agg draws it: (coverage (h, w) uint8, x offset of the bitmap, its bottom below the
-    baseline, advance width), in pixels. Cached: the same titles come back on every figure."""
-    font = _font(points, family, dpi)
-    font.set_text(line, 0.0, flags=get_hinting_flag())
-    font.draw_glyphs_to_bitmap(antialiased=True)
-    x_offset, y_offset = font.get_bitmap_offset()
-    coverage = np.array(font.get_image(), dtype=np.uint8)
-    coverage.setflags(write=False)
-    return coverage, x_offset / 64.0, (y_offset + font.get_descent()) / 64.0, font.get_width_height()[0] / 64.0
-
-
-def _placed_lines(text: Text, dpi: float) -> list[tuple[np.ndarray, int, int]]:
-    """(coverage, left, top) in canvas pixels for each non-empty line of `text`."""
-    lines = text.text.split("\n")
-    pitch, ascent = _line_pitch(text.points, text.family, dpi)
-    first = text.y + ascent if text.va == "top" else text.y - pitch * (len(lines) - 1)
-    placed = []
-    for i, line in enumerate(lines):
-        if not line:
-            continue
-        coverage, x_offset, below, width = _line_image(line, text.points, text.family, dpi)
-        left = text.x - (width / 2 if text.ha == "center" else 0.0)
-        bottom = round(first + i * pitch + below) + 1
-        placed.append((coverage, round(left + x_offset), bottom - coverage.shape[0]))
-    return placed
-
-
-def _draw_text(canvas: np.ndarray, text: Text, dpi: float) -> None:
-    """Black text blended by its coverage, clipped to the canvas."""
-    height, width = canvas.shape[:2]
-    for coverage, left, top in _placed_lines(text, dpi):
-        h, w = coverage.shape
-        y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + h, height), min(left + w, width)
-        if y0 >= y1 or x0 >= x1:
-            continue
-        alpha = coverage[y0 - top:y1 - top, x0 - left:x1 - left, None].astype(np.uint16)
-        region = canvas[y0:y1, x0:x1]
-        region[:] = ((region.astype(np.uint16) * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 @dataclass
@@ -341,14 +263,14 @@ class Composition:
         """The finished figure, (H, W, 3) uint8 RGB."""
         out = self.canvas.copy()
         for text in self.texts + ([self.title] if title and self.title else []):
-            _draw_text(out, text, self.dpi)
+            draw_text(out, text, self.dpi)
         return out
 
     def text_boxes(self) -> list[tuple[Text, tuple[int, int, int, int]]]:
         """(text, (x0, y0, x1, y1)) of the ink of every line drawn, in canvas pixels."""
         boxes = []
         for text in self.texts + ([self.title] if self.title else []):
-            for coverage, left, top in _placed_lines(text, self.dpi):
+            for coverage, left, top in placed_lines(text, self.dpi):
                 rows, cols = np.nonzero(coverage)
                 if len(rows):
                     boxes.append((text, (left + cols.min(), top + rows.min(), left + cols.max() + 1,
@@ -368,22 +290,6 @@ class Composition:
     def save(self, dest: str | os.PathLike) -> Path:
         """Write the figure as a PNG, atomically (fast zlib level, as every figure of the project)."""
         return save_rgb_png(dest, self.pixels())
-
-
-PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, COMPRESS_LEVEL, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_SUB,
-               cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
-"""zlib level 1, one filter (SUB) for every row and run-length matching: measured on a 960x790 figure,
-17 ms against 36 ms for libpng's default (every filter tried per row), for a file ~10 % larger."""
-
-
-def save_rgb_png(dest: str | os.PathLike, pixels: np.ndarray) -> Path:
-    """(H, W, 3) uint8 RGB -> PNG (PNG_OPTIONS), atomically. Lossless: reading it back gives `pixels`."""
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR), PNG_OPTIONS)
-    if not ok:
-        raise OSError(f"could not encode {dest}")
-    with atomic_path(dest) as tmp:
-        Path(tmp).write_bytes(encoded.tobytes())
-    return Path(dest)
 
 
 def _grid_cells(width: float, height: float, rows: int, cols: int, title_lines: int, top_inches: float = 0.0,

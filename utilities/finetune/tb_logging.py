@@ -169,9 +169,9 @@ class RunLogger:
     def _confusion_image(self, step: int, confusion: np.ndarray, title: str) -> None:
         if self._figure is None:
             self._figure = ConfusionFigure(self.class_names)
-        png = self._figure.png(confusion, title)
+        pixels = self._figure.pixels(confusion, title)
         with self.validation.as_default(step=step):
-            tf.summary.image(CONFUSION_TAG, tf.image.decode_png(png, channels=3)[tf.newaxis])
+            tf.summary.image(CONFUSION_TAG, pixels[np.newaxis])
         self.validation.flush()
 
     def flush(self) -> None:
