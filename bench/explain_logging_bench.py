@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         train, val = (write_jpegs(work, count, name=name, seed=seed, size=(400, 300), cells=(6, 8), classes=CLASSES)
                       for count, name, seed in ((args.train, "train", 0), (args.val, "val", 1)))
-        _, _, auto = run(work, "auto", weights, train, val, args.epochs, "auto")
+        _, auto_logger, auto = run(work, "auto", weights, train, val, args.epochs, "auto")
         if not args.auto_only:
             with_epochs, logger, _ = run(work, "explain", weights, train, val, args.epochs, 1)
             without_epochs, _, _ = run(work, "plain", weights, train, val, args.epochs, 0)
@@ -111,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\nauto            {summary}; {auto.explaining_seconds:.1f} s of explanations (before training included)"
           f" against {auto.training_seconds:.1f} s of training "
           f"({args.train} / {args.val} images, {args.epochs} epochs)")
+    for seconds, call_parts in zip(auto_logger.seconds, auto_logger.parts, strict=True):
+        print(f"  auto call     {seconds:.2f} s: " + ", ".join(f"{k} {v:.2f} s" for k, v in call_parts.items()))
     if args.auto_only:
         return 0
     epoch_with, epoch_without = statistics.median(with_epochs), statistics.median(without_epochs)

@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.compat.proto import event_pb2
 
+from utilities.common.tb_images import image_summary
 from utilities.explain.base import Record, normalise_maps, resize_maps, selected_logits, softmax
 from utilities.explain.gradcam import GradCAM
 from utilities.explain.metrics import CurveScorer
@@ -330,7 +331,7 @@ class ExplanationLogger:
             captions = ["input", f"Grad-CAM true: {truth}", f"Grad-CAM pred: {guess}",
                         f"saliency true: {truth}", f"saliency pred: {guess}"]
             strip = overlay_strip(self.images.images[i], gradcam01[i], saliency01[i], captions)
-            tf.summary.image(tag, strip[None], description=(
+            image_summary(tag, strip, description=(
                 f"Validation image {int(self.images.indices[i])} (true style: {self._name(true)}). "
                 "Panels: " + " | ".join(PANELS) + ". Predicted = the class the network predicts at this step."))
 

@@ -21,6 +21,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.hparams import api as hp
 
+from utilities.common.tb_images import image_summary
 from utilities.finetune.confusion_image import ConfusionFigure
 from utilities.finetune.training import raw_display_summary
 
@@ -171,7 +172,7 @@ class RunLogger:
             self._figure = ConfusionFigure(self.class_names)
         pixels = self._figure.pixels(confusion, title)
         with self.validation.as_default(step=step):
-            tf.summary.image(CONFUSION_TAG, pixels[np.newaxis])
+            image_summary(CONFUSION_TAG, pixels)
         self.validation.flush()
 
     def flush(self) -> None:
