@@ -250,7 +250,11 @@ def test_auto_is_the_default_and_explains_after_the_last_epoch(
     assert run_3a(image_set, tmp_path, "--epochs", "2", "--explain-images", "2", "--run-name", "auto") == 0
     out = capsys.readouterr().out
     assert "Explanations: 2 validation images, auto (within 5% of the training time" in out
-    steps = sorted(explanation_events(tmp_path / "logs" / "auto")["deletion_auc/gradcam"])
+    events = explanation_events(tmp_path / "logs" / "auto")
+    steps = sorted(events["explanation_seconds"])
     assert steps[-1] == 2 * STEPS_PER_EPOCH
-    assert (steps[0] == 0) == ("before training (made at the first call" in out), out
-    assert (steps[0] != 0) == ("the maps before training were skipped" in out), out
+    assert (len(events["explanation_seconds"]) == 2) == ("before training (made at the first call" in out), out
+    assert (len(events["explanation_seconds"]) == 1) == ("the maps before training were skipped" in out), out
+    # the curves of the last call only when they fit (a run this short: rarely), and the report says so
+    curves = 2 * STEPS_PER_EPOCH in events.get("deletion_auc/gradcam", [])
+    assert curves == ("without the deletion/insertion curves after epoch(s) 2" not in out), out

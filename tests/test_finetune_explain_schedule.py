@@ -18,6 +18,7 @@ from utilities.finetune.explain_schedule import (
     BEFORE_PENDING,
     BEFORE_SKIPPED,
     BEFORE_WRITTEN,
+    CURVES_PER_MAPS,
     FIRST_CALL_FORWARDS,
     ExplainSchedule,
 )
@@ -122,8 +123,8 @@ def test_every_n_is_not_deferred_and_decides_once():
 
 
 class FakePending:
-    def __init__(self, value: float, seconds: float):
-        self.value, self.seconds = value, seconds
+    def __init__(self, value: float, seconds: float, curves: bool = True):
+        self.value, self.seconds, self.curves = value, seconds, (True if curves else None)
 
 
 class FakeExplanations:
@@ -134,6 +135,7 @@ class FakeExplanations:
         self.images = [0] * 8
         self.seconds: list[float] = []
         self.written: list[tuple[int, float]] = []
+        self.with_curves: list[bool] = []
         self.remembered: list[float] = []
         self.restarts: list[int] = []
 
@@ -144,14 +146,18 @@ class FakeExplanations:
         self.mark_restart(step)
         self.write(self.compute(), step) if write else self.remember(self.compute())
 
-    def log(self, step):
-        self.write(self.compute(), step)
+    def log(self, step, curves=True):
+        self.write(self.compute(curves), step)
 
-    def compute(self):
-        return FakePending(float(self.variable.numpy()), self.call_seconds)
+    def compute(self, curves=True):
+        """A call whose maps take a quarter of `call_seconds`, the curves the rest (when they are made)."""
+        maps = self.call_seconds / 4
+        made = curves(maps) if callable(curves) else curves
+        return FakePending(float(self.variable.numpy()), self.call_seconds if made else maps, made)
 
     def write(self, pending, step):
         self.written.append((step, pending.value))
+        self.with_curves.append(pending.curves is not None)
         self.seconds.append(pending.seconds)
 
     def remember(self, pending):
@@ -247,4 +253,47 @@ def test_auto_made_at_the_start_is_described(clock):
     clock.now += 1.0
     observer.validation_epoch(3, epoch=1, loss=0.0, accuracy=0.0, confusion=None)
     assert explanations.written == [(0, 0.0), (3, 0.0)] and schedule.before == BEFORE_AT_START
-    assert "here 200.0%): before training, after epochs 1;" in schedule.describe()
+    assert "here 125.0%): before training, after epochs 1; without the deletion/insertion curves" in schedule.describe()
+
+
+# ---------------------------------------------------------------- the deletion/insertion curves
+
+
+def test_the_last_calls_curves_are_left_out_when_they_do_not_fit():
+    """The issue's short run: 5 % of 40 s is 2 s; maps of 1 s would make a call of 1 x (1 + CURVES_PER_MAPS) s."""
+    schedule = ExplainSchedule(AUTO, last_epoch=30)
+    schedule.record_training(40.0)
+    assert not schedule.curves_fit(30, 1.0) and schedule.curves_left_out == [30]
+    schedule.record_call(1.0)
+    schedule.explained_epochs.append(30)
+    assert schedule.explaining_seconds <= AUTO_BUDGET * schedule.training_seconds
+    assert "without the deletion/insertion curves after epoch(s) 30 (they did not fit)" in schedule.describe()
+    assert "alone exceeded the budget" not in schedule.describe()
+    roomy = ExplainSchedule(AUTO, last_epoch=30)
+    roomy.record_training(1.0 * (1 + CURVES_PER_MAPS) / AUTO_BUDGET)
+    assert roomy.curves_fit(30, 1.0) and roomy.curves_left_out == []
+    assert "curves" not in roomy.describe()
+
+
+def test_an_intermediate_calls_curves_keep_the_reserve_for_the_last_epoch():
+    schedule = ExplainSchedule(AUTO, last_epoch=30)
+    schedule.record_training(100.0)                       # 5 s of budget
+    schedule.record_call(1.0)                             # the reserve: a call costs ~1 s
+    assert schedule.curves_fit(10, 0.5)                   # 1 + 0.5 x 4 + 1 <= 5
+    assert not schedule.curves_fit(11, 0.8)               # 1 + 0.8 x 4 + 1 > 5
+    assert not schedule.curves_fit(30, 1.1)               # the last call: no reserve, 1 + 4.4 > 5
+    assert schedule.curves_left_out == [11, 30]
+
+
+def test_every_n_always_makes_the_curves():
+    schedule = ExplainSchedule(1, last_epoch=3)
+    assert schedule.curves_fit(3, 1000.0) and schedule.curves_left_out == []
+
+
+def test_observer_writes_a_short_runs_last_call_without_curves(clock):
+    _, explanations, schedule = run_observer(clock, epochs=3, epoch_seconds=10.0, call_seconds=4.0)
+    # 30 s of training: 1.5 s of budget; the last call's maps (1 s) fit, its curves (3 s more) do not
+    assert explanations.written == [(19, 3.0)] and explanations.with_curves == [False]
+    assert schedule.explaining_seconds == pytest.approx(1.0) and schedule.curves_left_out == [3]
+    long = run_observer(clock, epochs=3, epoch_seconds=1000.0, call_seconds=4.0)[1]
+    assert all(long.with_curves) and len(long.written) == 4

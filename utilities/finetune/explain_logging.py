@@ -27,10 +27,11 @@ cache on, the full model still exists (the head shares its layers), so the expla
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,7 +228,7 @@ class PendingCall:
 
     maps: ExplanationMaps
     shown: dict[str, np.ndarray]      # Grad-CAM at the image size, saliency
-    curves: object                    # the CurveScorer's result (deletion_auc, insertion_auc)
+    curves: object                    # the CurveScorer's result (deletion_auc, insertion_auc), None: left out
     clock: list[float]                # perf_counter at the start, after the maps, after the curves
 
     @property
@@ -277,22 +278,25 @@ class ExplanationLogger:
         """Tell TensorBoard to drop what a killed run logged at steps after `step`."""
         _restart_marker(self.writer, step + 1)
 
-    def log(self, step: int) -> ExplanationMaps:
+    def log(self, step: int, curves: bool | Callable[[float], bool] = True) -> ExplanationMaps:
         """Explain, write at `step`, remember the maps for the next `gradcam_mass_moved`."""
-        return self.write(self.compute(), step)
+        return self.write(self.compute(curves), step)
 
-    def compute(self) -> PendingCall:
-        """The maps and the deletion/insertion curves of the images, nothing written yet."""
+    def compute(self, curves: bool | Callable[[float], bool] = True) -> PendingCall:
+        """The maps and (when `curves` is True, or returns True given the seconds the maps took) the
+        deletion/insertion curves of the images, nothing written yet."""
         clock = [time.perf_counter()]
         maps = self.probe(self.images.images, self.images.labels)
         size = self.images.images.shape[1:3]
         shown = {"gradcam": resize_maps(maps.gradcam, size), "saliency": maps.saliency}
         clock.append(time.perf_counter())
-        curves = self.scorer.curves(np.concatenate([self.images.images] * len(SCORED_METHODS)),
-                                    np.concatenate([shown[m][:, 1] for m in SCORED_METHODS]),
-                                    np.concatenate([maps.predicted] * len(SCORED_METHODS)), seed=self.seed)
+        scored = None
+        if curves(clock[1] - clock[0]) if callable(curves) else curves:
+            scored = self.scorer.curves(np.concatenate([self.images.images] * len(SCORED_METHODS)),
+                                        np.concatenate([shown[m][:, 1] for m in SCORED_METHODS]),
+                                        np.concatenate([maps.predicted] * len(SCORED_METHODS)), seed=self.seed)
         clock.append(time.perf_counter())
-        return PendingCall(maps, shown, curves, clock)
+        return PendingCall(maps, shown, scored, clock)
 
     def remember(self, pending: PendingCall) -> None:
         """Use `pending`'s maps as the previous ones of the next `gradcam_mass_moved`, without writing them
@@ -305,16 +309,17 @@ class ExplanationLogger:
     def write(self, pending: PendingCall, step: int) -> ExplanationMaps:
         """Write a computed call at `step`; its cost (computing and writing) goes to `seconds`."""
         maps, shown, curves, clock = pending.maps, pending.shown, pending.curves, list(pending.clock)
+        written = time.perf_counter()    # not from clock[-1]: a deferred call may be made in between
         count = len(self.images)
         with self.writer.as_default(step=step):
-            for m, method in enumerate(SCORED_METHODS):
+            for m, method in enumerate(SCORED_METHODS if curves is not None else ()):
                 part = slice(m * count, (m + 1) * count)
                 tf.summary.scalar(DELETION_TAG + method, float(curves.deletion_auc[part].mean()))
                 tf.summary.scalar(INSERTION_TAG + method, float(curves.insertion_auc[part].mean()))
             if self.previous is not None:
                 tf.summary.scalar(MOVED_TAG, float(mass_moved(self.previous, maps.gradcam[:, 0]).mean()))
             self._write_images(maps, normalise_maps(shown["gradcam"]), normalise_maps(shown["saliency"]))
-            clock.append(time.perf_counter())
+            clock.append(clock[-1] + time.perf_counter() - written)
             self.seconds.append(clock[-1] - clock[0])
             self.parts.append(dict(zip(("maps", "curves", "images"), np.diff(clock).tolist(), strict=True)))
             tf.summary.scalar(SECONDS_TAG, self.seconds[-1])
@@ -389,25 +394,27 @@ class ExplainingObserver:
         self.inner.validation_epoch(step, epoch=epoch, **kwargs)
         self.schedule.record_training(time.perf_counter() - self._mark)
         if self.schedule.due(epoch):
+            curves = functools.partial(self.schedule.curves_fit, epoch)
             if self._starting is None:
-                self.explanations.log(step)
+                self.explanations.log(step, curves)
             else:    # computed first: its cost decides the deferred call, whose maps are written first
-                pending = self.explanations.compute()
+                pending = self.explanations.compute(curves)
                 if self.schedule.before_due(epoch, pending.seconds):
-                    self._explain_starting_weights()
+                    self._explain_starting_weights(curves=pending.curves is not None)
                 self._starting = None
                 self.explanations.write(pending, step)
             self.schedule.record_call(self.explanations.seconds[-1])
             self.schedule.explained_epochs.append(epoch)
         self._mark = time.perf_counter()
 
-    def _explain_starting_weights(self) -> None:
-        """The deferred call: the starting values put back for it, the trained ones restored after."""
+    def _explain_starting_weights(self, *, curves: bool) -> None:
+        """The deferred call (with curves when the call it rides on has them): the starting values put
+        back for it, the trained ones restored after."""
         trained = [np.array(v.numpy()) for v in self.variables]
         try:
             for variable, value in zip(self.variables, self._starting, strict=True):
                 variable.assign(value)
-            before = self.explanations.compute()
+            before = self.explanations.compute(curves)
         finally:
             for variable, value in zip(self.variables, trained, strict=True):
                 variable.assign(value)
