@@ -36,9 +36,12 @@ from pathlib import Path
 
 import pytest
 
+from utilities.explain import model_args
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 DOC_FILES = sorted([ROOT / "README.md", ROOT / "utilities" / "README.md", *DOCS.glob("*.md")])
+SYNTHESIS_PROGRAMS = ("class_visualisation", "fooling", "sweep")   # parsed with their own parsers
 TOP_LEVEL_PROGRAMS = ("assignment_3a", "assignment_3b", "features_svm", "style_transfer", "autoencoder",
                       "domain_adaptation", "gan")
 PROJECT_PACKAGES = ("utilities", "models", "tests", "bench")
@@ -75,12 +78,17 @@ def _real_parsers() -> dict[str, Callable[[], argparse.ArgumentParser]]:
     parsers["-m utilities.wikiart.download"] = download
     parsers["-m utilities.explain"] = explain_single
     parsers["-m utilities.digits.export"] = lambda: importlib.import_module("utilities.digits.export").build_parser()
+    for name in SYNTHESIS_PROGRAMS:    # take the model names: models.ALL_MODEL_NAMES, model_args' copy
+        parsers[f"-m utilities.explain.synthesis.{name}"] = functools.partial(
+            lambda module: importlib.import_module(module).build_parser(model_args.ALL_MODEL_NAMES),
+            f"utilities.explain.synthesis.{name}")
     return parsers
 
 
 REAL_PARSERS = _real_parsers()
 # the programs whose every flag must be in a docs table (one key per program)
-DOCUMENTED_PROGRAMS = tuple(k for k in REAL_PARSERS if k != "-m utilities.wikiart.download")
+DOCUMENTED_PROGRAMS = tuple(k for k in REAL_PARSERS
+                            if k != "-m utilities.wikiart.download" and "synthesis" not in k)
 
 
 @functools.cache

@@ -96,10 +96,7 @@ def layer_defaults(names: Sequence[str] = ALL_MODEL_NAMES) -> str:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, names: Sequence[str] = ALL_MODEL_NAMES) -> None:
-    """--model, --weights, --preprocess and --class-names, as every explanation program takes them.
-
-    (The synthesis programs spell the same calls out in their own source: tests/test_docs.py reads
-    the options of `python -m` modules from their add_argument calls.)"""
+    """--model, --weights, --preprocess and --class-names, as every explanation program takes them."""
     parser.add_argument("--model", type=model_value(names), choices=ModelChoices(names), default="vgg16",
                         metavar=MODEL_METAVAR, help=model_help(names))
     parser.add_argument("--weights", default=None, help=WEIGHTS_HELP)

@@ -345,18 +345,6 @@ def resolve_class_arguments(texts: Sequence[str], names: Sequence[str]) -> list[
     return list(dict.fromkeys(c for text in texts for c in resolve_class_list(text, names, flag="CLASSES")))
 
 
-def _model_options(parser, model_names: Sequence[str]) -> None:
-    """--model (a network or a .keras file), --weights, --preprocess, --class-names (as
-    utilities/explain/model_args.py's add_model_arguments; spelled out for tests/test_docs.py)."""
-    parser.add_argument("--model", type=model_args.model_value(model_names),
-                        choices=model_args.ModelChoices(model_names), default="vgg16",
-                        metavar=model_args.MODEL_METAVAR, help=model_args.model_help(model_names))
-    parser.add_argument("--weights", default=None, help=model_args.WEIGHTS_HELP)
-    parser.add_argument("--preprocess", choices=model_args.PREPROCESSING_MODES, default=None,
-                        help=model_args.PREPROCESS_HELP)
-    parser.add_argument("--class-names", default=None, metavar="FILE", help=model_args.CLASS_NAMES_HELP)
-
-
 def build_parser(model_names: Sequence[str]):
     import argparse
     parser = argparse.ArgumentParser(
@@ -368,7 +356,7 @@ def build_parser(model_names: Sequence[str]):
                     "default for the other models)")
     parser.add_argument("classes", nargs="+", help="classes by index or name (e.g. 76 tarantula, 366 gorilla, "
                         "604 hourglass; 'tabby cat' quoted)")
-    _model_options(parser, model_names)
+    model_args.add_model_arguments(parser, model_names)   # --model, --weights, --preprocess, --class-names
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="default: handout for squeezenet, rgb for the others")
     parser.add_argument("--iterations", type=int, default=None)

@@ -236,14 +236,7 @@ def build_parser(model_names: Sequence[str]):
     parser.add_argument("--target", dest="target_option", default=None, metavar="CLASS",
                         help="class to reach, by index or name: 6 or stingray (the handouts')")
     parser.add_argument("--attack", choices=("iterative", "fgsm", "pgd"), default="iterative")
-    # --model, --weights, --preprocess, --class-names as assignment_3b.py's (utilities/explain/model_args.py)
-    parser.add_argument("--model", type=model_args.model_value(model_names),
-                        choices=model_args.ModelChoices(model_names), default="vgg16",
-                        metavar=model_args.MODEL_METAVAR, help=model_args.model_help(model_names))
-    parser.add_argument("--weights", default=None, help=model_args.WEIGHTS_HELP)
-    parser.add_argument("--preprocess", choices=model_args.PREPROCESSING_MODES, default=None,
-                        help=model_args.PREPROCESS_HELP)
-    parser.add_argument("--class-names", default=None, metavar="FILE", help=model_args.CLASS_NAMES_HELP)
+    model_args.add_model_arguments(parser, model_names)   # --model, --weights, --preprocess, --class-names
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="iterative: where its L2 steps are taken: 'handout' on the normalised image "
                              "(std units, the CS231n exercise; default for squeezenet), 'rgb' on RGB [0, 1] "

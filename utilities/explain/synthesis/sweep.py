@@ -265,14 +265,7 @@ def build_parser(model_names: Sequence[str]) -> argparse.ArgumentParser:
                     "comma-separated values, one figure (sweep.png) and one table (sweep.csv). Options not "
                     "given take the preset's value.")
     parser.add_argument("classes", nargs="+", help="classes by index or name (e.g. 366 or gorilla)")
-    # --model, --weights, --preprocess, --class-names as assignment_3b.py's (utilities/explain/model_args.py)
-    parser.add_argument("--model", type=model_args.model_value(model_names),
-                        choices=model_args.ModelChoices(model_names), default="vgg16",
-                        metavar=model_args.MODEL_METAVAR, help=model_args.model_help(model_names))
-    parser.add_argument("--weights", default=None, help=model_args.WEIGHTS_HELP)
-    parser.add_argument("--preprocess", choices=model_args.PREPROCESSING_MODES, default=None,
-                        help=model_args.PREPROCESS_HELP)
-    parser.add_argument("--class-names", default=None, metavar="FILE", help=model_args.CLASS_NAMES_HELP)
+    model_args.add_model_arguments(parser, model_names)   # --model, --weights, --preprocess, --class-names
     parser.add_argument("--preset", choices=tuple(PRESETS), default=None,
                         help="default: handout for squeezenet, rgb for the others")
     parser.add_argument("--iterations", default=None, help="e.g. 25,50,100 (the preset's: 100 handout, 200 rgb)")
