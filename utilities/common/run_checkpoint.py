@@ -64,17 +64,24 @@ class RunCheckpoint:
     def save(self, epochs_done: int) -> str:
         """Record that `epochs_done` epochs are finished and write a checkpoint; returns its path.
 
-        If the write fails (a full disk: OSError or TensorFlow's ResourceExhaustedError) the
-        half-written `ckpt-N_temp*` is removed before the error propagates: the previous
-        checkpoint stays in charge and nothing partial is left behind.
+        If the write fails (a full disk: OSError or TensorFlow's ResourceExhaustedError) or is
+        interrupted (Ctrl-C lands between TensorFlow's steps) the half-written `ckpt-N_temp*` is
+        removed before the exception propagates: the previous checkpoint stays in charge and
+        nothing partial is left behind.
         """
         self.epochs_done.assign(epochs_done)
         try:
             return self.manager.save(checkpoint_number=epochs_done)
-        except (OSError, tf.errors.OpError):
-            for partial in self.directory.glob(f"ckpt-{epochs_done}_temp*"):
-                if partial.is_dir():
-                    shutil.rmtree(partial, ignore_errors=True)
-                else:
-                    partial.unlink(missing_ok=True)
+        except BaseException:   # a full disk, or Ctrl-C while TensorFlow writes
+            remove_partial_checkpoint(self.directory, epochs_done)
             raise
+
+
+def remove_partial_checkpoint(directory: str | Path, number: int) -> None:
+    """Remove what a failed or interrupted save of checkpoint `number` left in `directory`:
+    TensorFlow writes `ckpt-N_temp/` (or `ckpt-N_temp*` files) and renames them when complete."""
+    for partial in Path(directory).glob(f"ckpt-{number}_temp*"):
+        if partial.is_dir():
+            shutil.rmtree(partial, ignore_errors=True)
+        else:
+            partial.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from utilities.common.atomic import write_text_atomic
+from utilities.common.run_checkpoint import remove_partial_checkpoint
 
 RUN_INFO = "run.json"
 
@@ -73,16 +74,13 @@ class TrainingCheckpoint:
 
     def save(self) -> str:
         """Write the checkpoint of the finished epoch; CheckpointError (temporary files removed,
-        the previous checkpoint still in charge) when the disk is full or unwritable."""
+        the previous checkpoint still in charge) when the disk is full or unwritable. Interrupted
+        (KeyboardInterrupt), the temporary files are removed too."""
         number = int(self.epoch.numpy())
         try:
             path = self.manager.save(checkpoint_number=number)
         except (OSError, tf.errors.OpError) as exc:
-            for partial in self._write_dir.glob(f"ckpt-{number}_temp*"):
-                if partial.is_dir():
-                    shutil.rmtree(partial, ignore_errors=True)
-                else:
-                    partial.unlink(missing_ok=True)
+            remove_partial_checkpoint(self._write_dir, number)
             free = shutil.disk_usage(self._write_dir).free if self._write_dir.exists() else 0
             previous = self.latest
             reason = (getattr(exc, "strerror", None) or getattr(exc, "message", None) or str(exc)).splitlines()[0]
@@ -91,6 +89,9 @@ class TrainingCheckpoint:
                 f"about {self.size_bytes() / 1e6:.0f} MB, {free / 1e6:.0f} MB are free; free some space and "
                 + (f"continue with --resume from {Path(previous).name}, still in charge" if previous
                    else "start again")) from None
+        except BaseException:    # Ctrl-C while TensorFlow writes: nothing half-written stays behind
+            remove_partial_checkpoint(self._write_dir, number)
+            raise
         if not self.chief:
             shutil.rmtree(self._write_dir, ignore_errors=True)
         return path
