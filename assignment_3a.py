@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     from utilities.finetune.distribute import STRATEGY_CHOICES
     from utilities.finetune.experiment import (
         CACHE_MODES,
+        CACHE_PRECISIONS,
         DEFAULT_TRAIN_LIST,
         DEFAULT_VAL_LIST,
         PRECISIONS,
@@ -74,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed_bfloat16: bf16 compute, float32 variables and logits (default %(default)s)")
     p.add_argument("--cache-features", choices=CACHE_MODES, default=d.cache_features,
                    help="reuse the frozen layers' output across epochs (auto: when only FC layers train)")
+    p.add_argument("--cache-precision", choices=CACHE_PRECISIONS, default=d.cache_precision,
+                   help="the cache's pass through the frozen layers: bfloat16 (faster on AMX / AVX-512 BF16 "
+                        "CPUs and recent GPUs, kept only if its features agree with float32's on the first "
+                        "batch), float32, or auto: bfloat16 where such hardware is found (default %(default)s)")
     p.add_argument("--lrn-order", choices=("bvlc", "assignment"),
                    help="AlexNet: LRN before pooling (bvlc, default) or after (the assignment's file)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")

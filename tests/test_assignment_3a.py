@@ -33,11 +33,14 @@ def _free_models():
 
 
 def cli_args(image_set, tmp_path, alexnet_npy, *extra):  # noqa: F811
-    # --explain-every 0: explanations in TensorBoard are tested in tests/test_explain_logging.py
+    # --explain-every 0: explanations in TensorBoard are tested in tests/test_explain_logging.py;
+    # --cache-precision float32 (unless given): cached and uncached runs are compared exactly, and auto
+    # picks bfloat16 on some machines only (tests/test_cache_precision.py)
+    precision = [] if "--cache-precision" in extra else ["--cache-precision", "float32"]
     return ["--weights", str(alexnet_npy), "--train-list", str(image_set.train_list),
             "--val-list", str(image_set.val_list), "--num-classes", "3", "--batch-size", "8",
             "--logdir", str(tmp_path / "logs"), "--checkpoint-dir", str(tmp_path / "ckpt"),
-            "--no-progress", "--seed", "0", "--explain-every", "0", *extra]
+            "--no-progress", "--seed", "0", "--explain-every", "0", *precision, *extra]
 
 
 def hparams_of(run_dir) -> dict:
@@ -235,3 +238,17 @@ def test_resume_refuses_other_frozen_weights(image_set, tmp_path, alexnet_npy, c
     assert assignment_3a.main(same) == 0
     assert "Resuming base" in capsys.readouterr().out
 
+
+
+@pytest.mark.slow
+def test_a_bfloat16_cache_is_said_and_learns(image_set, tmp_path, alexnet_npy, capsys):  # noqa: F811
+    """--cache-precision bfloat16 (what auto picks on AMX / AVX-512 BF16 CPUs): checked against float32
+    on the first images, named in the report, and the run learns the easy task as the float32 one does."""
+    code = assignment_3a.main(cli_args(image_set, tmp_path, alexnet_npy, "--remove-fc", "1", "--epochs", "3",
+                                       "--cache-features", "on", "--cache-precision", "bfloat16", "--run-name", "bf"))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "for both flip states in bfloat16" in out and "the frozen layers ran in bfloat16 (the first" in out
+    history = json.loads((tmp_path / "ckpt" / "bf" / "run.json").read_text())["history"]
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"] and history[-1]["val_accuracy"] > 0.6
+    assert hparams_of(tmp_path / "logs" / "bf")["cache_precision"] == "bfloat16"

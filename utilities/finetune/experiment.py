@@ -23,6 +23,7 @@ from utilities.common.output_paths import OutputPathError, check_output_dir, dis
 from utilities.common.summary_state import summary_state_restored
 from utilities.digits.export import CLASSES_FILE, read_class_names
 from utilities.finetune import distribute
+from utilities.finetune.cache_precision import CACHE_PRECISIONS, CacheTrunk, choose_cache_trunk
 from utilities.finetune.checkpointing import (
     CheckpointError,
     TrainingCheckpoint,
@@ -90,6 +91,7 @@ class ExperimentConfig:
     resume: bool = False
     precision: str = "float32"
     cache_features: str = "auto"
+    cache_precision: str = "auto"
     lrn_order: str | None = None
     num_classes: int = 10
     distribute: str = "auto"
@@ -156,6 +158,7 @@ class Experiment:
         self.class_names = self._class_names()
         self.run_name, self.checkpoint_dir, self.run_dir, self.previous = self._resolve_run()
         self.cache_note = ""
+        self.cache_precision = "no cache"   # what the feature cache ran in (hparams)
         self.forward_seconds: float | None = None   # the whole network's forward, per image (the cache's pass)
         self._check_output_dirs()
 
@@ -198,6 +201,7 @@ class Experiment:
                   (0 <= c.dropout < 1, f"--dropout must be in [0, 1), got {c.dropout}"),
                   (c.num_classes >= 2, f"--num-classes must be >= 2, got {c.num_classes}"),
                   (c.cache_features in CACHE_MODES, f"--cache-features must be one of {CACHE_MODES}"),
+                  (c.cache_precision in CACHE_PRECISIONS, f"--cache-precision must be one of {CACHE_PRECISIONS}"),
                   (c.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}"),
                   (c.lrn_order is None or c.model == "alexnet", "--lrn-order only applies to --model alexnet"),
                   (c.model != "squeezenet" or c.remove_fc == 1,
@@ -283,26 +287,38 @@ class Experiment:
         if split is None:
             return images, model
         progress = _tqdm(c.progress and self.chief)
-        self.echo(f"Caching the frozen layers' output ({split.boundary}, {split.feature_shape}) "
-                  "for both flip states: later epochs skip them")
         started = time.perf_counter()
+        trunk = self._cache_trunk(split, images)
+        self.cache_precision = trunk.precision
+        self.echo(f"Caching the frozen layers' output ({split.boundary}, {split.feature_shape}) "
+                  f"for both flip states in {trunk.precision}: later epochs skip them")
         train_features, train_valid = compute_features(
-            split.trunk, images.indexed_batches("train"), len(train), strategy=self.strategy,
+            trunk.model, images.indexed_batches("train"), len(train), strategy=self.strategy,
             flips=(False, True), progress=lambda it: progress(it, desc="caching train", unit="batch", leave=False,
                                                               total=math.ceil(len(train) / c.batch_size)))
         val_features, val_valid = compute_features(
-            split.trunk, images.indexed_batches("validation"), len(val), strategy=self.strategy,
+            trunk.model, images.indexed_batches("validation"), len(val), strategy=self.strategy,
             flips=(False,), progress=lambda it: progress(it, desc="caching validation", unit="batch", leave=False,
                                                          total=math.ceil(len(val) / c.batch_size)))
         seconds = time.perf_counter() - started
         self.forward_seconds = seconds / max(2 * len(train) + len(val), 1)
         self.cache_note = (f"Feature cache: {len(train)} training images x 2 flips + {len(val)} validation images "
                            f"in {seconds:.1f} s ({(len(train) + len(val)) / max(seconds, 1e-9):.1f} images/s, "
-                           "decoding included)")
+                           f"decoding included); the frozen layers ran in {trunk.note}")
         self.echo(self.cache_note)
         cached = CachedData(train_features, train_valid, train.labels, val_features, val_valid, val.labels,
                             c.batch_size, c.seed, c.flip)
         return cached, split.head
+
+    def _cache_trunk(self, split: FeatureSplit, images: ImageData) -> CacheTrunk:
+        """The trunk the cache runs: bfloat16 where --cache-precision allows it and the first batch agrees."""
+        mode = self.config.cache_precision
+        first = None
+        if mode != "float32" and not distribute.is_multi_worker(self.strategy):
+            for batch, _ in images.indexed_batches("train").take(1):
+                first = batch
+        with self.strategy.scope():
+            return choose_cache_trunk(split.trunk, mode, first)
 
     def _explanations(self, model: keras.Model, val: dataset.ImageList) -> ExplanationLogger | None:
         """The explanation logger of `--explain-every` (None: off, not the chief, or no readable image)."""
@@ -326,7 +342,8 @@ class Experiment:
                   "learning_rate": c.learning_rate, "batch_size": c.batch_size, "dropout": c.dropout,
                   "epochs": c.epochs, "precision": c.precision, "seed": c.seed,
                   "weights": Path(str(c.weights)).name, "replicas": self.strategy.num_replicas_in_sync,
-                  "preprocessing": models.get_spec(c.model, c.weights).preprocessing}
+                  "preprocessing": models.get_spec(c.model, c.weights).preprocessing,
+                  "cache_precision": self.cache_precision}
         if c.model == "alexnet":
             values["lrn_order"] = c.lrn_order or "bvlc"
         return values

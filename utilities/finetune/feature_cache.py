@@ -109,15 +109,15 @@ def compute_features(trunk: keras.Model, batches: tf.data.Dataset, num_examples:
         # Every flip state in one call of twice the batch: one pass through the trunk's kernels.
         def compute():
             views = tf.concat([tf.reverse(images, axis=[2]) if flip else images for flip in flips], axis=0)
-            features = trunk(views, training=False)
+            features = tf.cast(trunk(views, training=False), dtype)   # a bfloat16 trunk's too (cache_precision)
             return tf.stack(tf.split(features, len(flips), axis=0), axis=1)
 
-        return unless_empty(strategy, compute, images, (len(flips), *feature_shape), trunk.output.dtype)
+        return unless_empty(strategy, compute, images, (len(flips), *feature_shape), dtype)
 
     batches = without_autotune(batches)   # the autotuner would compete with the trunk for the cores
-    dtype = tf.as_dtype(trunk.output.dtype).as_numpy_dtype
+    dtype = tf.float32 if tf.as_dtype(trunk.output.dtype) == tf.bfloat16 else tf.as_dtype(trunk.output.dtype)
     feature_shape = [int(d) for d in trunk.output.shape[1:]]
-    out = np.zeros((num_examples, len(flips), *feature_shape), dtype=dtype)
+    out = np.zeros((num_examples, len(flips), *feature_shape), dtype=dtype.as_numpy_dtype)
     valid = np.zeros(num_examples, dtype=bool)
     for images, index in progress(strategy.experimental_distribute_dataset(batches)):
         per_replica = strategy.run(features_of, args=(images,))
