@@ -127,3 +127,14 @@ def test_command_lines_write_their_figures_and_reject_bad_input(tmp_path, capsys
     assert fooling.main([str(photo), "1000", *common]) == 2
     assert fooling.main([str(tmp_path / "missing.png"), "1", *common]) == 2
     assert "error:" in capsys.readouterr().err
+    # a second run of the same image / target / attack or class is refused before any work, in one line
+    written = {p: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    assert fooling.main([str(photo), "cock", "--max-steps", "30", *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {tmp_path / 'out' / 'photo_to_7_iterative.png'} exists already: add --overwrite to "
+                   "replace it, or choose another --output-dir")
+    assert class_visualisation.main(["5", "3", "--iterations", "2", *common]) == 2
+    assert "class_3.png exists already: add --overwrite" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in (tmp_path / "out").iterdir()} == written
+    assert fooling.main([str(photo), "7", "--max-steps", "30", "--overwrite", *common]) == 0
+    assert class_visualisation.main(["3", "--iterations", "1", "--strip-every", "1", "--overwrite", *common]) == 0

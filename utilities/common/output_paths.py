@@ -11,6 +11,7 @@ import errno
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 MIN_FREE_BYTES = 16 << 20   # refuse to start with less free space than this in the output folder
@@ -66,3 +67,11 @@ def disk_full_message(exc: OSError, where: str | os.PathLike) -> str | None:
         # os.strerror, not exc.strerror: h5py puts HDF5's whole multi-line report there
         return f"the disk holding {where} is full ({os.strerror(exc.errno)}); free some space and run again"
     return None
+
+
+def refuse_existing(paths: Iterable[str | os.PathLike], *, flag: str = "--output-dir") -> None:
+    """OutputPathError (one line) naming the first of `paths` that exists: a finished result is never
+    replaced without --overwrite. Call it before the work that would write them."""
+    for path in paths:
+        if Path(path).exists():
+            raise OutputPathError(f"{path} exists already: add --overwrite to replace it, or choose another {flag}")

@@ -65,10 +65,9 @@ def _read(path: str, size: int):
 
 
 def _check_free(dest: Path, overwrite: bool) -> None:
-    from utilities.common.output_paths import OutputPathError
-    if dest.exists() and not overwrite:
-        raise OutputPathError(f"{dest} exists already: add --overwrite to replace it, or choose another "
-                              "--output-dir")
+    from utilities.common.output_paths import refuse_existing
+    if not overwrite:
+        refuse_existing([dest])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

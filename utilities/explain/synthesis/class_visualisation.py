@@ -275,6 +275,13 @@ def class_reports(classes: Sequence[int], images: np.ndarray, start: np.ndarray,
     return reports
 
 
+def output_names(output_dir: str | os.PathLike, classes: Sequence[int], combined: bool = False) -> list[Path]:
+    """The files `save_class_visualisation` writes for `classes`."""
+    output_dir = Path(output_dir)
+    names = [output_dir / "classes.png"] if combined and len(classes) > 1 else []
+    return names + [output_dir / f"class_{index}{part}.png" for index in classes for part in ("", "_strip")]
+
+
 def save_class_visualisation(result: ClassVisualisation, output_dir: str | os.PathLike,
                              names: Sequence[str] | None = None,
                              deprocess: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -372,6 +379,8 @@ def build_parser(model_names: Sequence[str]):
     parser.add_argument("--strip-every", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default="results/class_visualisation")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace pictures of the same classes from an earlier run (default: refuse)")
     return parser
 
 
@@ -381,6 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     import models
+    from utilities.common.output_paths import refuse_existing
     from utilities.explain.images import ImageReadError, unit_rgb_preprocess
     from utilities.explain.model_args import known_input_size, open_network, print_notes
     args = build_parser(models.ALL_MODEL_NAMES).parse_args(argv)
@@ -396,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         if size != spec.input_size:
             init = start_image(args.init, preset, spec.input_size)
         classes = resolve_class_arguments(args.classes, names)
+        if not args.overwrite:          # before the optimisation: earlier pictures are never replaced silently
+            refuse_existing(output_names(args.output_dir, classes, combined=True))
         preprocess = unit_rgb_preprocess(spec.preprocess)
         print_notes(loaded, weights=args.weights, uses_layer=False)
         result = visualise_classes(

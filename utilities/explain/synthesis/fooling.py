@@ -247,6 +247,9 @@ def build_parser(model_names: Sequence[str]):
     parser.add_argument("--max-steps", type=int, default=100)
     parser.add_argument("--magnify", type=float, default=10.0)
     parser.add_argument("--output-dir", default="results/fooling")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the figure of the same image, target and attack from an earlier run "
+                             "(default: refuse)")
     return parser
 
 
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     import models
+    from utilities.common.output_paths import refuse_existing
     from utilities.explain.class_lookup import resolve_class
     from utilities.explain.images import ImageReadError, load_image, unit_rgb_preprocess
     from utilities.explain.model_args import known_input_size, open_network, print_notes
@@ -279,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         if size != spec.input_size:
             image = load_image(args.image, spec.input_size).network_input
         target = resolve_class(args.target if args.target is not None else args.target_option, names, flag=flag)
+        dest = Path(args.output_dir) / f"{Path(args.image).stem}_to_{target}_{args.attack}.png"
+        if not args.overwrite:
+            refuse_existing([dest])     # before the attack: an earlier result is never replaced silently
         print_notes(loaded, weights=args.weights, uses_layer=False)
         common = {"preprocess": unit_rgb_preprocess(spec.preprocess), "value_range": (0.0, 1.0)}
         if args.attack == "iterative":
@@ -290,7 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ImageReadError, models.WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    dest = Path(args.output_dir) / f"{Path(args.image).stem}_to_{target}_{args.attack}.png"
     save_fooling_figure(result, dest, names=names, deprocess=lambda x: x, magnify=args.magnify)
     print(report_line(result, names) + f" -> {dest}")
     return 0 if result.success[0] else 1
