@@ -162,11 +162,11 @@ def test_a_full_disk_while_explanations_are_written_is_one_line(tmp_path, capsys
     original = ExplanationLogger.log
     calls = []
 
-    def log(self, step):
+    def log(self, step, curves=True):
         calls.append(step)
         if len(calls) == 3:        # before fine-tuning, epoch 1, then epoch 2
             raise tf.errors.ResourceExhaustedError(None, None, f"{self.writer}: No space left on device")
-        return original(self, step)
+        return original(self, step, curves)
 
     monkeypatch.setattr(ExplanationLogger, "log", log)
     code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1")
@@ -199,12 +199,12 @@ def test_a_real_disk_filling_up_while_explanations_are_written(tmp_path, capsys,
     original = ExplanationLogger.log
     calls = []
 
-    def log(self, step):
+    def log(self, step, curves=True):
         calls.append(step)
         if len(calls) == 3 and not ballast.exists():
             with contextlib.suppress(OSError), ballast.open("wb") as f:
                 f.write(b"\0" * shutil.disk_usage(disk).free)
-        return original(self, step)
+        return original(self, step, curves)
 
     monkeypatch.setattr(ExplanationLogger, "log", log)
     code, out, err = _run_cli(tmp_path, capsys, "--explain-every", "1", logdir=disk / "logs")
