@@ -16,6 +16,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from utilities.autoencoder.grids import tile_rows
+from utilities.common.summary_state import summary_state_restored
 
 
 class EpochProgress(keras.callbacks.Callback):
@@ -58,7 +59,7 @@ class ReconstructionImages(keras.callbacks.Callback):
         inputs = self.targets if self.noisy_inputs is None else self.noisy_inputs
         outputs = np.asarray(self.model(inputs, training=False))
         rows = [self.targets, outputs] if self.noisy_inputs is None else [self.targets, inputs, outputs]
-        with self.writer.as_default():
+        with summary_state_restored(), self.writer.as_default():   # a failed flush must not stay the default
             tf.summary.image("reconstructions", tile_rows(rows)[None, :, :, None], step=epoch + 1)
         self.writer.flush()
 

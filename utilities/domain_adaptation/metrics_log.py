@@ -16,6 +16,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from utilities.common.atomic import write_text_atomic
+from utilities.common.summary_state import summary_state_restored
 
 TEST_REPORT = ("source_class_loss", "source_domain_loss", "source_domain_accuracy",  # the handout's report on
                "target_class_loss", "target_domain_loss", "target_domain_accuracy")  # the test sets, per domain
@@ -58,7 +59,7 @@ class MetricsLog:
     def add(self, row: dict[str, float]) -> None:
         self.rows.append(dict(row))
         self._write_csv()
-        with self.writer.as_default():
+        with summary_state_restored(), self.writer.as_default():   # a failed flush must not stay the default
             for key, tag in TAGS.items():
                 value = row.get(key)
                 if value is not None and not math.isnan(value):

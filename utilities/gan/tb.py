@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from utilities.common.summary_state import summary_state_restored
 from utilities.gan.quality import Quality
 
 STEP_TAGS = {"d_loss": "loss/discriminator", "g_loss": "loss/generator", "d_real": "D(x)/real",
@@ -27,7 +28,7 @@ class GanBoard:
 
     def write_epoch(self, step_rows: list[dict[str, float]], grid: np.ndarray, quality: Quality) -> None:
         """`grid`: the tiled fixed-noise samples in [0, 1], shape (H, W)."""
-        with self.writer.as_default():
+        with summary_state_restored(), self.writer.as_default():   # a failed flush must not stay the default
             for row in step_rows:
                 for key, tag in STEP_TAGS.items():
                     tf.summary.scalar(tag, row[key], step=int(row["step"]))
